@@ -1,0 +1,55 @@
+import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ContextModule } from '@/common/context/context.module';
+import { AllExceptionsFilter } from '@/common/errors/all-exceptions.filter';
+import { LoggingModule } from '@/common/logging/logging.module';
+import { validateEnv, type Env } from '@/config/env';
+import { dataSourceOptions } from '@/database/data-source-options';
+import { HealthModule } from '@/modules/health/health.module';
+
+export interface AppModuleOptions {
+  /** Overrides DATABASE_URL (main.ts passes the embedded server's URL). */
+  databaseUrl?: string;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validateEnv }),
+        LoggingModule,
+        TypeOrmModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (config: ConfigService<Env, true>) => {
+            const url = options.databaseUrl ?? config.get('DATABASE_URL', { infer: true });
+            if (!url) throw new Error('No database: set DATABASE_URL or start through main.ts');
+            return {
+              ...dataSourceOptions({
+                url,
+                poolSize: config.get('DATABASE_POOL_SIZE', { infer: true }),
+              }),
+              migrationsRun: true,
+            };
+          },
+        }),
+        ContextModule,
+        HealthModule,
+      ],
+      providers: [
+        {
+          provide: APP_PIPE,
+          useValue: new ValidationPipe({
+            whitelist: true,
+            forbidNonWhitelisted: true,
+            transform: true,
+          }),
+        },
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+      ],
+    };
+  }
+}

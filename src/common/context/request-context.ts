@@ -1,0 +1,32 @@
+import type { ClsStore } from 'nestjs-cls';
+
+/** What every request (or system job) carries through AsyncLocalStorage. */
+export interface RequestContext extends ClsStore {
+  requestId: string;
+  correlationId: string;
+  /** The verified identity; `system` for system-initiated actions. */
+  actorId: string;
+  ip: string | null;
+  userAgent: string | null;
+  method: string | null;
+  path: string | null;
+}
+
+export const SYSTEM_ACTOR = 'system';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+export const CORRELATION_ID_HEADER = 'x-correlation-id';
+export const USER_ID_HEADER = 'x-user-id';
+
+/** Ids we accept from callers: printable, bounded, no header/log injection. */
+const SAFE_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+export function acceptId(value: unknown): string | undefined {
+  const v: unknown = Array.isArray(value) ? value[0] : value;
+  return typeof v === 'string' && SAFE_ID.test(v) ? v : undefined;
+}
+
+/** The correlation id: the caller's `X-Correlation-ID` when sane, else the request id. */
+export function correlationIdOf(headers: Record<string, unknown>, requestId: string): string {
+  return acceptId(headers[CORRELATION_ID_HEADER]) ?? requestId;
+}

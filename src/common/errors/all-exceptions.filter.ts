@@ -1,0 +1,117 @@
+import {
+  ArgumentsHost,
+  Catch,
+  HttpException,
+  HttpStatus,
+  Logger,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import { ClsService } from 'nestjs-cls';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { QueryFailedError } from 'typeorm';
+import type { RequestContext } from '@/common/context/request-context';
+import { DomainError } from './domain-error';
+
+export interface ErrorBody {
+  statusCode: number;
+  message: string | string[];
+  error: string;
+  requestId?: string;
+}
+
+/** PostgreSQL error codes that are the caller's fault, not ours. */
+const PG_CLIENT_ERRORS: Record<string, HttpStatus> = {
+  '23505': HttpStatus.CONFLICT, // unique_violation
+  '23503': HttpStatus.CONFLICT, // foreign_key_violation
+  '22P02': HttpStatus.BAD_REQUEST, // invalid_text_representation
+  '22001': HttpStatus.BAD_REQUEST, // string_data_right_truncation
+  '54000': HttpStatus.PAYLOAD_TOO_LARGE, // program_limit_exceeded (e.g. jsonb too large)
+};
+
+function reasonPhrase(status: number): string {
+  const name = HttpStatus[status] as string | undefined;
+  return name
+    ? name
+        .toLowerCase()
+        .split('_')
+        .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+        .join(' ')
+    : 'Error';
+}
+
+/**
+ * The one place errors become HTTP: Nest's `{ statusCode, message, error }` plus the
+ * request id. Domain errors map to their status; unknown errors are logged (with the
+ * request id, by the request-scoped logger) and answered as a bare 500.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Exceptions');
+
+  constructor(private readonly cls: ClsService<RequestContext>) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const reply = http.getResponse<FastifyReply>();
+    const body = this.toBody(exception);
+    // Outside a route (404, body-parser errors) the CLS context may not exist yet.
+    body.requestId =
+      (this.cls.isActive() ? this.cls.get('requestId') : undefined) ??
+      http.getRequest<FastifyRequest>().id;
+    if (body.statusCode >= 500) {
+      this.logger.error(
+        { err: exception, requestId: body.requestId },
+        exception instanceof Error ? exception.message : 'Unhandled error',
+      );
+    }
+    void reply.status(body.statusCode).send(body);
+  }
+
+  private toBody(exception: unknown): ErrorBody {
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      if (typeof response === 'string') {
+        return { statusCode: status, message: response, error: reasonPhrase(status) };
+      }
+      const r = response as Partial<ErrorBody>;
+      return {
+        statusCode: status,
+        message: r.message ?? exception.message,
+        error: r.error ?? reasonPhrase(status),
+      };
+    }
+    if (exception instanceof DomainError) {
+      return {
+        statusCode: exception.status,
+        message: exception.message,
+        error: reasonPhrase(exception.status),
+      };
+    }
+    const fastifyStatus = (exception as { statusCode?: unknown } | null)?.statusCode;
+    if (typeof fastifyStatus === 'number' && fastifyStatus >= 400 && fastifyStatus < 500) {
+      return {
+        statusCode: fastifyStatus,
+        message: (exception as Error).message,
+        error: reasonPhrase(fastifyStatus),
+      };
+    }
+    if (exception instanceof QueryFailedError) {
+      const code = (exception.driverError as { code?: string } | undefined)?.code ?? '';
+      const status = PG_CLIENT_ERRORS[code];
+      if (status) {
+        const detail = (exception.driverError as { detail?: string }).detail;
+        return {
+          statusCode: status,
+          message: status === HttpStatus.CONFLICT && detail ? detail : reasonPhrase(status),
+          error: reasonPhrase(status),
+        };
+      }
+    }
+    return {
+      statusCode: HttpStatus.INTERNAL_SERVER_ERROR,
+      message: 'Internal server error',
+      error: 'Internal Server Error',
+    };
+  }
+}

@@ -1,0 +1,29 @@
+import { join } from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+
+export interface DatabaseSettings {
+  url: string;
+  poolSize?: number;
+  applicationName?: string;
+}
+
+/**
+ * The one description of how the app talks to PostgreSQL, shared by the Nest app,
+ * `ormconfig.ts` (TypeORM CLI) and the test setup. Schema changes come from migrations only.
+ */
+export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: settings.url,
+    entities: [join(__dirname, '..', '**', '*.entity.{ts,js}')],
+    migrations: [join(__dirname, 'migrations', '*.{ts,js}')],
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: ['error', 'warn', 'migration'],
+    extra: {
+      max: settings.poolSize ?? 10,
+      application_name: settings.applicationName ?? 'mcp-backend',
+    },
+  };
+}

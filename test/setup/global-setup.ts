@@ -1,0 +1,38 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '../../src/database/data-source-options';
+import {
+  startEmbeddedPostgres,
+  type EmbeddedPostgresHandle,
+} from '../../src/database/embedded-postgres';
+import { databaseUrl, RUN_ID_VAR, SERVER_URL_VAR, templateName, withAdmin } from './test-database';
+
+declare global {
+  var __EMBEDDED_PG__: { handle: EmbeddedPostgresHandle; tempDir: string } | undefined;
+}
+
+/**
+ * DATABASE_URL set → tests use that server; unset → a throwaway embedded PostgreSQL.
+ * Either way the run gets its own migrated template database.
+ */
+export default async function globalSetup(): Promise<void> {
+  let serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) {
+    const tempDir = await mkdtemp(join(tmpdir(), 'mcp-test-pg-'));
+    const handle = await startEmbeddedPostgres({ dataDir: join(tempDir, 'data'), ephemeral: true });
+    globalThis.__EMBEDDED_PG__ = { handle, tempDir };
+    serverUrl = handle.url;
+  }
+  const runId = `${Date.now().toString(36)}_${process.pid}`;
+  process.env[RUN_ID_VAR] = runId;
+  process.env[SERVER_URL_VAR] = serverUrl;
+
+  const template = templateName(runId);
+  await withAdmin(serverUrl, (c) => c.query(`CREATE DATABASE "${template}"`));
+  const dataSource = new DataSource(dataSourceOptions({ url: databaseUrl(serverUrl, template) }));
+  await dataSource.initialize();
+  await dataSource.runMigrations({ transaction: 'each' });
+  await dataSource.destroy();
+}

@@ -1,0 +1,21 @@
+import { rm } from 'node:fs/promises';
+import { RUN_ID_VAR, SERVER_URL_VAR, withAdmin } from './test-database';
+
+export default async function globalTeardown(): Promise<void> {
+  const runId = process.env[RUN_ID_VAR];
+  const serverUrl = process.env[SERVER_URL_VAR];
+  if (runId && serverUrl) {
+    await withAdmin(serverUrl, async (c) => {
+      const { rows } = await c.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE datname LIKE $1 OR datname = $2`,
+        [`mcp\\_t\\_${runId}\\_%`, `mcp_tpl_${runId}`],
+      );
+      for (const { datname } of rows)
+        await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    });
+  }
+  if (globalThis.__EMBEDDED_PG__) {
+    await globalThis.__EMBEDDED_PG__.handle.stop();
+    await rm(globalThis.__EMBEDDED_PG__.tempDir, { recursive: true, force: true });
+  }
+}
