@@ -7,6 +7,7 @@ import { AllExceptionsFilter } from '@/common/errors/all-exceptions.filter';
 import { LoggingModule } from '@/common/logging/logging.module';
 import { validateEnv, type Env } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
+import { AuditingModule } from '@/modules/auditing';
 import { HealthModule } from '@/modules/health/health.module';
 
 export interface AppModuleOptions {
@@ -37,6 +38,7 @@ export class AppModule {
           },
         }),
         ContextModule,
+        AuditingModule,
         HealthModule,
       ],
       providers: [

@@ -20,7 +20,8 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
-    logging: ['error', 'warn', 'migration'],
+    // Failed queries surface through the exception filter (a logged 500) or their caller.
+    logging: ['warn', 'migration'],
     extra: {
       max: settings.poolSize ?? 10,
       application_name: settings.applicationName ?? 'mcp-backend',

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Global, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ActorGuard } from '@/common/auth/actor.guard';
 import { ClsModule, type ClsService } from 'nestjs-cls';
 import { ClsPluginTransactional } from '@nestjs-cls/transactional';
 import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
@@ -10,7 +12,6 @@ import {
   correlationIdOf,
   REQUEST_ID_HEADER,
   SYSTEM_ACTOR,
-  USER_ID_HEADER,
   type RequestContext,
 } from './request-context';
 
@@ -41,7 +42,7 @@ export function requestIdOf(req: RawRequest): string {
           const userAgent = req.headers['user-agent'];
           ctx.set('requestId', requestId);
           ctx.set('correlationId', correlationId);
-          ctx.set('actorId', acceptId(req.headers[USER_ID_HEADER]) ?? SYSTEM_ACTOR);
+          ctx.set('actorId', SYSTEM_ACTOR); // ActorGuard sets the verified identity
           ctx.set('ip', req.socket?.remoteAddress ?? null);
           ctx.set('userAgent', userAgent ? userAgent.slice(0, 512) : null);
           ctx.set('method', req.method ?? null);
@@ -57,5 +58,6 @@ export function requestIdOf(req: RawRequest): string {
       ],
     }),
   ],
+  providers: [{ provide: APP_GUARD, useClass: ActorGuard }],
 })
 export class ContextModule {}

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import { AuditHealthIndicator } from '@/modules/auditing';
 
 @ApiTags('health')
 @Controller('health')
@@ -8,12 +9,19 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
+    private readonly auditing: AuditHealthIndicator,
   ) {}
 
   @Get()
   @HealthCheck()
-  @ApiOperation({ summary: 'Liveness and readiness, including the database' })
+  @ApiOperation({
+    summary:
+      'Liveness and readiness: the database, and the audit backlog (degraded while entries are pending)',
+  })
   check() {
-    return this.health.check([() => this.db.pingCheck('database').withTimeout(1500)]);
+    return this.health.check([
+      () => this.db.pingCheck('database').withTimeout(1500),
+      () => this.auditing.check(),
+    ]);
   }
 }

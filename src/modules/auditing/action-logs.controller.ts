@@ -1,0 +1,52 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import { OmitType } from '@nestjs/swagger';
+import type { Page } from '@/common/pagination/cursor';
+import type { ActionLogEntry } from './audit.types';
+import { ActionLogQueryService } from './action-log-query.service';
+import { ActionLogEntryDto, ActionLogPageDto } from './dto/action-log-entry.dto';
+import { QueryActionLogsDto } from './dto/query-action-logs.dto';
+
+class EntityHistoryQueryDto extends OmitType(QueryActionLogsDto, [
+  'entityType',
+  'entityId',
+] as const) {}
+
+@ApiTags('action-logs')
+@Controller('action-logs')
+export class ActionLogsController {
+  constructor(private readonly logs: ActionLogQueryService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'Search the action log, newest first (keyset pagination)' })
+  @ApiOkResponse({ type: ActionLogPageDto })
+  @ApiBadRequestResponse({ description: 'A filter, limit or cursor is not valid' })
+  list(@Query() query: QueryActionLogsDto): Promise<Page<ActionLogEntry>> {
+    return this.logs.list(query);
+  }
+
+  @Get('entities/:entityType/:entityId')
+  @ApiOperation({ summary: "One entity's history, newest first" })
+  @ApiOkResponse({ type: ActionLogPageDto })
+  history(
+    @Param('entityType') entityType: string,
+    @Param('entityId') entityId: string,
+    @Query() query: EntityHistoryQueryDto,
+  ): Promise<Page<ActionLogEntry>> {
+    return this.logs.list({ ...query, entityType, entityId });
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'One action log entry' })
+  @ApiOkResponse({ type: ActionLogEntryDto })
+  @ApiNotFoundResponse({ description: 'No entry with this id' })
+  findOne(@Param('id') id: string): Promise<ActionLogEntry> {
+    return this.logs.findOne(id);
+  }
+}

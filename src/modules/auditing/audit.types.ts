@@ -1,0 +1,54 @@
+export const ACTION_TYPES = ['CREATE', 'READ', 'UPDATE', 'DELETE'] as const;
+export type ActionType = (typeof ACTION_TYPES)[number];
+
+/** Entity types known without any declaration; modules add theirs through `@Audited`. */
+export const BUILT_IN_ENTITY_TYPES = [
+  'MCP_DEFINITION',
+  'MCP_VERSION',
+  'WORKFLOW_DEFINITION',
+  'WORKFLOW_RUN',
+  'ACTION_LOG',
+] as const;
+
+export const ENTITY_TYPE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
+export const MAX_ENTITY_ID_LENGTH = 256;
+export const MAX_ACTOR_ID_LENGTH = 128;
+/** Serialized details larger than this are refused (the entry would dwarf the change). */
+export const MAX_DETAILS_BYTES = 256 * 1024;
+
+export type AuditDetails = Record<string, unknown>;
+
+/** What a caller of `AuditingService.createActionLogEntry` provides. */
+export interface ActionLogInput {
+  actorId: string;
+  actionType: ActionType;
+  entityType: string;
+  entityId: string | number;
+  details?: AuditDetails | null;
+}
+
+/** Request metadata stored with an entry; null for system actions. */
+export interface ActionLogContext {
+  requestId: string | null;
+  correlationId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  method: string | null;
+  path: string | null;
+}
+
+/** An entry as the API returns it. */
+export interface ActionLogEntry extends ActionLogContext {
+  id: string;
+  eventId: string;
+  /** UTC ISO-8601 with microseconds: the database's own precision, and the cursor's. */
+  timestamp: string;
+  actorId: string;
+  actionType: ActionType;
+  entityType: string;
+  entityId: string;
+  details: AuditDetails | null;
+}
+
+export type AuditWriteOutcome =
+  { eventId: string; stored: true } | { eventId: string; stored: false; error: string };

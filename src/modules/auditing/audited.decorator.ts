@@ -1,0 +1,36 @@
+import { Reflector } from '@nestjs/core';
+import type { ActionType, AuditDetails } from './audit.types';
+
+/** What an `@Audited` declaration's functions see. */
+export interface AuditContext<TResult = unknown> {
+  /** Route params (`:id` …); empty outside HTTP. */
+  params: Record<string, string | undefined>;
+  body: unknown;
+  query: unknown;
+  /** The handler's return value. */
+  result: TResult;
+}
+
+// `any` by default so a declaration can read its handler's result without a cast.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface AuditedOptions<TResult = any> {
+  action: ActionType;
+  /** The entity type, e.g. `INVOICE`: it registers itself at bootstrap. */
+  entity: string;
+  /** Default: `result.id` for CREATE, the `:id` route param otherwise. */
+  entityId?: (ctx: AuditContext<TResult>) => string | number | null | undefined;
+  /** Default: the result for CREATE, none otherwise. Redacted before storage. */
+  details?: (ctx: AuditContext<TResult>) => AuditDetails | null | undefined;
+}
+
+/**
+ * Marks a controller method (or a whole controller) as audited. The handler runs in one
+ * database transaction; after it succeeds the action-log entry is written in that same
+ * transaction. A handler that throws commits nothing and writes no entry.
+ *
+ * @example
+ * \@Post()
+ * \@Audited({ action: 'CREATE', entity: 'INVOICE' })
+ * create(@Body() dto: CreateInvoiceDto) { return this.invoices.create(dto); }
+ */
+export const Audited = Reflector.createDecorator<AuditedOptions>();

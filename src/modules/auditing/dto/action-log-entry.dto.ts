@@ -1,0 +1,43 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ACTION_TYPES, type ActionLogEntry, type ActionType } from '../audit.types';
+
+export class ActionLogEntryDto implements ActionLogEntry {
+  @ApiProperty({ example: '1024', description: 'bigint, as a string' })
+  id: string;
+  @ApiProperty({ format: 'uuid', description: 'Unique id of the event (idempotent retries)' })
+  eventId: string;
+  @ApiProperty({
+    example: '2026-11-22T22:12:54.123456Z',
+    description: 'Set by the database at insert (UTC, µs)',
+  })
+  timestamp: string;
+  @ApiProperty({ example: 'user-42' })
+  actorId: string;
+  @ApiProperty({ enum: ACTION_TYPES })
+  actionType: ActionType;
+  @ApiProperty({ example: 'MCP_DEFINITION' })
+  entityType: string;
+  @ApiProperty({ example: '17' })
+  entityId: string;
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, nullable: true })
+  details: Record<string, unknown> | null;
+  @ApiPropertyOptional({ nullable: true, type: String })
+  requestId: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String })
+  correlationId: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String })
+  ip: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String })
+  userAgent: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String })
+  method: string | null;
+  @ApiPropertyOptional({ nullable: true, type: String })
+  path: string | null;
+}
+
+export class ActionLogPageDto {
+  @ApiProperty({ type: [ActionLogEntryDto] })
+  items: ActionLogEntryDto[];
+  @ApiProperty({ nullable: true, type: String })
+  nextCursor: string | null;
+}

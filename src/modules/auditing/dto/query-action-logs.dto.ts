@@ -1,0 +1,55 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { PageQueryDto } from '@/common/pagination/page-query.dto';
+import {
+  ACTION_TYPES,
+  ENTITY_TYPE_PATTERN,
+  MAX_ENTITY_ID_LENGTH,
+  type ActionType,
+} from '../audit.types';
+
+export class QueryActionLogsDto extends PageQueryDto {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  actorId?: string;
+
+  @ApiPropertyOptional({ enum: ACTION_TYPES })
+  @IsOptional()
+  @IsIn(ACTION_TYPES)
+  actionType?: ActionType;
+
+  @ApiPropertyOptional({ example: 'MCP_DEFINITION' })
+  @IsOptional()
+  @Matches(ENTITY_TYPE_PATTERN, { message: 'entityType must be an UPPER_SNAKE_CASE entity type' })
+  entityType?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(MAX_ENTITY_ID_LENGTH)
+  entityId?: string;
+
+  @ApiPropertyOptional({ description: 'Entries at or after this instant (ISO-8601)' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  from?: string;
+
+  @ApiPropertyOptional({ description: 'Entries before this instant (ISO-8601, exclusive)' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  to?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  requestId?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  correlationId?: string;
+}

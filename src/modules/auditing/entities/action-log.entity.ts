@@ -1,0 +1,56 @@
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import type { ActionType, AuditDetails } from '../audit.types';
+
+/**
+ * The action log table (see the ActionLog migration for its constraints and the
+ * `audit_write` function). Entries are written only through `audit_write` and never updated.
+ */
+@Entity({ name: 'action_log' })
+@Index('action_log_time_idx', ['timestamp', 'id'])
+@Index('action_log_entity_idx', ['entityType', 'entityId', 'timestamp', 'id'])
+@Index('action_log_actor_idx', ['actorId', 'timestamp', 'id'])
+@Index('action_log_request_idx', ['requestId', 'timestamp', 'id'])
+@Index('action_log_correlation_idx', ['correlationId', 'timestamp', 'id'])
+export class ActionLog {
+  @PrimaryGeneratedColumn({ type: 'bigint' })
+  id: string;
+
+  @Column({ name: 'event_id', type: 'uuid', unique: true })
+  eventId: string;
+
+  @Column({ type: 'timestamptz', default: () => 'clock_timestamp()' })
+  timestamp: Date;
+
+  @Column({ name: 'actor_id', type: 'text' })
+  actorId: string;
+
+  @Column({ name: 'action_type', type: 'text' })
+  actionType: ActionType;
+
+  @Column({ name: 'entity_type', type: 'text' })
+  entityType: string;
+
+  @Column({ name: 'entity_id', type: 'text' })
+  entityId: string;
+
+  @Column({ type: 'jsonb', nullable: true })
+  details: AuditDetails | null;
+
+  @Column({ name: 'request_id', type: 'text', nullable: true })
+  requestId: string | null;
+
+  @Column({ name: 'correlation_id', type: 'text', nullable: true })
+  correlationId: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  ip: string | null;
+
+  @Column({ name: 'user_agent', type: 'text', nullable: true })
+  userAgent: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  method: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  path: string | null;
+}
