@@ -76,6 +76,20 @@ describe('Auditing (e2e)', () => {
     expect(api.body.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
   });
 
+  it('stores hostile text in an entry exactly as given (quotes, backslashes, SQL, unicode)', async () => {
+    const name = `O'Reilly \\ "q" $$ '); DROP TABLE action_log; -- 你好 🚀`;
+    const meta = { "it's": ["a\\'b", '\u00e9\u0301', { "E'": 'x\ny\tz' }], n: 1.5e-7 };
+    const res = await t.http
+      .post('/api/v1/test-widgets')
+      .set('User-Agent', `agent "with" 'quotes' \\`)
+      .send({ name, meta })
+      .expect(201);
+    const rows = await entries(t);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].details).toEqual({ id: res.body.id, name, meta });
+    expect(rows[0].user_agent).toBe(`agent "with" 'quotes' \\`);
+  });
+
   it('uses the :id route param and the declared details for an update', async () => {
     const { body } = await t.http.post('/api/v1/test-widgets').send({ name: 'a' }).expect(201);
     await t.http

@@ -5,7 +5,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { ActorGuard } from '@/common/auth/actor.guard';
 import { ClsModule, type ClsService } from 'nestjs-cls';
 import { ClsPluginTransactional } from '@nestjs-cls/transactional';
-import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { LeanTransactionalAdapterTypeOrm } from './lean-typeorm-adapter';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import {
   acceptId,
@@ -52,7 +52,7 @@ export function requestIdOf(req: RawRequest): string {
       plugins: [
         new ClsPluginTransactional({
           imports: [],
-          adapter: new TransactionalAdapterTypeOrm({ dataSourceToken: getDataSourceToken() }),
+          adapter: new LeanTransactionalAdapterTypeOrm({ dataSourceToken: getDataSourceToken() }),
           enableTransactionProxy: false,
         }),
       ],

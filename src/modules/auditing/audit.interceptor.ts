@@ -46,7 +46,7 @@ export class AuditInterceptor implements NestInterceptor {
           query: request.query,
           result,
         };
-        await this.auditing.record({
+        await this.auditing.recordAtCommit({
           actorId: this.cls.get('actorId'),
           actionType: options.action,
           entityType: options.entity,

@@ -4,6 +4,8 @@ import { ConfigService } from '@nestjs/config';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { ClsService } from 'nestjs-cls';
+import { escapeLiteral } from 'pg';
+import { runBeforeCommit } from '@/common/context/lean-typeorm-adapter';
 import type { RequestContext } from '@/common/context/request-context';
 import { DomainError } from '@/common/errors/domain-error';
 import type { Env } from '@/config/env';
@@ -38,6 +40,19 @@ export class AuditUnavailableError extends DomainError {
     );
     this.cause = cause;
   }
+}
+
+interface ValidEntry {
+  actorId: string;
+  actionType: ActionType;
+  entityType: string;
+  entityId: string;
+  /** Redacted, serialized. */
+  details: string | null;
+}
+
+interface PgConnection {
+  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
 }
 
 const WRITE_SQL = `SELECT audit_write($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13) AS error`;
@@ -88,7 +103,35 @@ export class AuditingService {
     return outcome.stored ? this.findByEventId(outcome.eventId) : null;
   }
 
-  /** The lean write path (no read-back): what the interceptor uses. */
+  /**
+   * The interceptor's path: the entry is written as the transaction's last statement, in the
+   * same round trip as its COMMIT. Outside such a transaction, it is written right away.
+   */
+  async recordAtCommit(
+    input: ActionLogInput,
+    context: ActionLogContext = this.currentContext(),
+  ): Promise<void> {
+    const entry = this.validate(input);
+    const eventId = randomUUID();
+    // Every value is a string, null or the fail-closed flag.
+    const values = this.values(eventId, entry, context);
+    const literal = (v: string | boolean | null): string =>
+      v === null ? 'NULL' : typeof v === 'boolean' ? String(v) : escapeLiteral(v);
+    const queued = runBeforeCommit(this.txHost.tx, {
+      sql: `SELECT audit_write(${values.map(literal).join(', ')}) AS error`,
+      onCommitted: (rows) =>
+        this.settle(
+          eventId,
+          entry,
+          context,
+          (rows[0] as { error: string | null } | undefined)?.error ?? null,
+        ),
+      onFailed: (cause) => this.unavailable(cause, eventId, context),
+    });
+    if (!queued) await this.record(input, context);
+  }
+
+  /** The lean write path (no read-back). */
   async record(
     input: ActionLogInput,
     context: ActionLogContext = this.currentContext(),
@@ -97,32 +140,56 @@ export class AuditingService {
     const eventId = randomUUID();
     let error: string | null;
     try {
-      const rows: { error: string | null }[] = await this.txHost.tx.query(WRITE_SQL, [
-        eventId,
-        entry.actorId,
-        entry.actionType,
-        entry.entityType,
-        entry.entityId,
-        entry.details,
-        context.requestId,
-        context.correlationId,
-        context.ip,
-        context.userAgent,
-        context.method,
-        context.path,
-        this.failClosed,
-      ]);
+      const rows = await this.execute(WRITE_SQL, this.values(eventId, entry, context));
       error = rows[0]?.error ?? null;
     } catch (cause) {
-      // Fail-closed (re-raised by audit_write), or the outbox itself failed: either way
-      // the transaction is aborted and nothing of the change commits.
-      this.metrics.failures++;
-      this.logger.error(
-        { err: cause, requestId: context.requestId, eventId },
-        'Audit entry could not be written; the change is rolled back',
-      );
-      throw new AuditUnavailableError(cause);
+      throw this.unavailable(cause, eventId, context);
     }
+    return this.settle(eventId, entry, context, error);
+  }
+
+  private values(
+    eventId: string,
+    entry: ValidEntry,
+    context: ActionLogContext,
+  ): (string | boolean | null)[] {
+    return [
+      eventId,
+      entry.actorId,
+      entry.actionType,
+      entry.entityType,
+      entry.entityId,
+      entry.details,
+      context.requestId,
+      context.correlationId,
+      context.ip,
+      context.userAgent,
+      context.method,
+      context.path,
+      this.failClosed,
+    ];
+  }
+
+  /** Fail-closed (re-raised by audit_write), or the outbox itself failed: nothing commits. */
+  private unavailable(
+    cause: unknown,
+    eventId: string,
+    context: ActionLogContext,
+  ): AuditUnavailableError {
+    this.metrics.failures++;
+    this.logger.error(
+      { err: cause, requestId: context.requestId, eventId },
+      'Audit entry could not be written; the change is rolled back',
+    );
+    return new AuditUnavailableError(cause);
+  }
+
+  private settle(
+    eventId: string,
+    entry: ValidEntry,
+    context: ActionLogContext,
+    error: string | null,
+  ): AuditWriteOutcome {
     if (error === null) return { eventId, stored: true };
     this.metrics.failures++;
     this.logger.error(
@@ -136,6 +203,24 @@ export class AuditingService {
       'Audit entry insert failed; kept in the outbox and retried until stored',
     );
     return { eventId, stored: false, error };
+  }
+
+  /**
+   * Runs the write on the transaction's own connection as a named prepared statement (parsed
+   * and planned once per connection), bypassing TypeORM's per-query overhead: it is on the
+   * path of every audited request. Outside a transaction it falls back to TypeORM.
+   */
+  private async execute(text: string, values: unknown[]): Promise<{ error: string | null }[]> {
+    const connection = (
+      this.txHost.tx.queryRunner as { databaseConnection?: PgConnection } | undefined
+    )?.databaseConnection;
+    if (!connection) return this.txHost.tx.query(text, values);
+    const result = await connection.query<{ error: string | null }>({
+      name: 'audit_write',
+      text,
+      values,
+    });
+    return result.rows;
   }
 
   /** Request metadata of the current CLS context; nulls for system actions. */
@@ -169,13 +254,7 @@ export class AuditingService {
   }
 
   /** Checks every field; the error names the first bad one. Returns the entry ready to store. */
-  validate(input: ActionLogInput): {
-    actorId: string;
-    actionType: ActionType;
-    entityType: string;
-    entityId: string;
-    details: string | null;
-  } {
+  validate(input: ActionLogInput): ValidEntry {
     if (input === null || typeof input !== 'object')
       throw new AuditValidationError('entry must be an object');
     const { actorId, actionType, entityType, entityId, details } = input;

@@ -1,0 +1,26 @@
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { AppModule } from '@/app.module';
+import { configureApp, createAdapter } from '@/bootstrap';
+import { BenchModule } from './bench.module';
+
+/** The real app plus the bench endpoints, on DATABASE_URL; prints "ready" when listening. */
+async function main(): Promise<void> {
+  @Module({ imports: [AppModule.forRoot(), BenchModule] })
+  class BenchAppModule {}
+  const app = await NestFactory.create<NestFastifyApplication>(
+    BenchAppModule,
+    createAdapter(1024 * 1024),
+    {
+      bufferLogs: true,
+    },
+  );
+  await configureApp(app);
+  await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+  process.stdout.write('ready\n');
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+}
+
+void main();
