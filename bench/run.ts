@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${dbName}`));
   const url = new URL(serverUrl);
   url.pathname = `/${dbName}`;
-  const ds = new DataSource(dataSourceOptions({ url: url.toString() }));
+  const ds = new DataSource(dataSourceOptions({ url: url.toString(), entities: false }));
   await ds.initialize();
   await ds.runMigrations();
   await ds.query(BENCH_TABLE_SQL);

@@ -2,6 +2,7 @@ import { Module, ValidationPipe, type DynamicModule } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import type { DestinationStream } from 'pino';
 import { ContextModule } from '@/common/context/context.module';
 import { AllExceptionsFilter } from '@/common/errors/all-exceptions.filter';
 import { LoggingModule } from '@/common/logging/logging.module';
@@ -9,10 +10,13 @@ import { validateEnv, type Env } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { AuditingModule } from '@/modules/auditing';
 import { HealthModule } from '@/modules/health/health.module';
+import { McpDefinitionsModule } from '@/modules/mcp-definitions/mcp-definitions.module';
 
 export interface AppModuleOptions {
   /** Overrides DATABASE_URL (main.ts passes the embedded server's URL). */
   databaseUrl?: string;
+  /** Where logs go (stdout by default). */
+  logStream?: DestinationStream;
 }
 
 @Module({})
@@ -22,7 +26,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validateEnv }),
-        LoggingModule,
+        LoggingModule.forRoot(options.logStream),
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],
           useFactory: (config: ConfigService<Env, true>) => {
@@ -40,6 +44,7 @@ export class AppModule {
         ContextModule,
         AuditingModule,
         HealthModule,
+        McpDefinitionsModule,
       ],
       providers: [
         {

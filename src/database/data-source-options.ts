@@ -5,6 +5,8 @@ export interface DatabaseSettings {
   url: string;
   poolSize?: number;
   applicationName?: string;
+  /** false: migrations only (no entity classes loaded). */
+  entities?: boolean;
 }
 
 /**
@@ -15,7 +17,7 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
   return {
     type: 'postgres',
     url: settings.url,
-    entities: [join(__dirname, '..', '**', '*.entity.{ts,js}')],
+    entities: settings.entities === false ? [] : [join(__dirname, '..', '**', '*.entity.{ts,js}')],
     migrations: [join(__dirname, 'migrations', '*.{ts,js}')],
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',

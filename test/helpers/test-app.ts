@@ -41,7 +41,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   try {
     const moduleRef = await Test.createTestingModule({
       imports: [
-        AppModule.forRoot({ databaseUrl: database.url }),
+        AppModule.forRoot({ databaseUrl: database.url, logStream: options.logStream }),
         ...(options.metadata?.imports ?? []),
       ],
       controllers: options.metadata?.controllers ?? [],

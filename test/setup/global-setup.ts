@@ -31,7 +31,9 @@ export default async function globalSetup(): Promise<void> {
 
   const template = templateName(runId);
   await withAdmin(serverUrl, (c) => c.query(`CREATE DATABASE "${template}"`));
-  const dataSource = new DataSource(dataSourceOptions({ url: databaseUrl(serverUrl, template) }));
+  const dataSource = new DataSource(
+    dataSourceOptions({ url: databaseUrl(serverUrl, template), entities: false }),
+  );
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
   await dataSource.destroy();

@@ -63,7 +63,7 @@ export class LeanTransactionalAdapterTypeOrm extends TransactionalAdapterTypeOrm
           setClient(runner.manager);
           let result: unknown;
           try {
-            result = (await fn());
+            result = await fn();
           } catch (error) {
             await client.query('ROLLBACK');
             throw error;

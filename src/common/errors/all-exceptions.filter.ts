@@ -10,6 +10,7 @@ import { ClsService } from 'nestjs-cls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { QueryFailedError } from 'typeorm';
 import type { RequestContext } from '@/common/context/request-context';
+import { serializeError } from '@/common/logging/logging.module';
 import { DomainError } from './domain-error';
 
 export interface ErrorBody {
@@ -60,7 +61,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       http.getRequest<FastifyRequest>().id;
     if (body.statusCode >= 500) {
       this.logger.error(
-        { err: exception, requestId: body.requestId },
+        { err: serializeError(exception), requestId: body.requestId },
         exception instanceof Error ? exception.message : 'Unhandled error',
       );
     }

@@ -6,6 +6,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
+import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
 import { AuditMetrics } from './audit-metrics';
 
@@ -119,7 +120,10 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
         [BATCH],
       );
     } catch {
-      this.logger.warn({ err: batchError }, 'Audit outbox retry failed; will try again');
+      this.logger.warn(
+        { err: serializeError(batchError) },
+        'Audit outbox retry failed; will try again',
+      );
       return 0;
     }
     for (const { event_id } of ids) {

@@ -15,6 +15,13 @@ import type { RequestContext } from '@/common/context/request-context';
 import { Audited, type AuditContext, type AuditedOptions } from './audited.decorator';
 import type { AuditDetails } from './audit.types';
 import { AuditingService } from './auditing.service';
+import {
+  auditedEntityTypes,
+  foldChanges,
+  startCapture,
+  takeCaptured,
+  type CapturedChange,
+} from './change-capture';
 
 /**
  * For handlers marked `@Audited` only: runs the handler in one transaction and, once it has
@@ -39,6 +46,8 @@ export class AuditInterceptor implements NestInterceptor {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     return defer(() =>
       this.txHost.withTransaction(async () => {
+        const runner = this.txHost.tx.queryRunner;
+        if (runner) startCapture(runner);
         const result: unknown = await lastValueFrom(next.handle(), { defaultValue: undefined });
         const auditContext: AuditContext = {
           params: (request.params ?? {}) as Record<string, string | undefined>,
@@ -46,13 +55,31 @@ export class AuditInterceptor implements NestInterceptor {
           query: request.query,
           result,
         };
+        const actorId = this.cls.get('actorId');
+        const entityId = String(this.entityId(options, auditContext));
+        const captured = foldChanges(takeCaptured(runner));
+        const primary = captured.find(
+          (c) => c.entityType === options.entity && c.entityId === entityId,
+        );
         await this.auditing.recordAtCommit({
-          actorId: this.cls.get('actorId'),
+          actorId,
           actionType: options.action,
           entityType: options.entity,
-          entityId: this.entityId(options, auditContext),
-          details: this.details(options, auditContext),
+          entityId,
+          details: this.details(options, auditContext, primary),
         });
+        // Everything else the handler changed in audited entities (e.g. versions removed
+        // with their definition) gets an entry of its own.
+        for (const change of captured) {
+          if (change === primary) continue;
+          await this.auditing.recordAtCommit({
+            actorId,
+            actionType: change.action,
+            entityType: change.entityType,
+            entityId: change.entityId,
+            details: capturedDetails(change),
+          });
+        }
         return result;
       }),
     );
@@ -74,11 +101,32 @@ export class AuditInterceptor implements NestInterceptor {
     return id;
   }
 
-  private details(options: AuditedOptions, ctx: AuditContext): AuditDetails | null {
+  /**
+   * Declared details win. Otherwise: CREATE → the result; UPDATE → `{ changes }` captured for
+   * the entity (`{}` when an audited entity did not change); DELETE → the removed row.
+   */
+  private details(
+    options: AuditedOptions,
+    ctx: AuditContext,
+    primary: CapturedChange | undefined,
+  ): AuditDetails | null {
     if (options.details) return options.details(ctx) ?? null;
-    if (options.action === 'CREATE' && ctx.result !== null && typeof ctx.result === 'object') {
-      return ctx.result as AuditDetails;
+    switch (options.action) {
+      case 'CREATE':
+        if (ctx.result !== null && typeof ctx.result === 'object')
+          return ctx.result as AuditDetails;
+        return primary ? primary.snapshot : null;
+      case 'UPDATE':
+        if (primary?.action === 'UPDATE') return { changes: primary.changes ?? {} };
+        return auditedEntityTypes.has(options.entity) ? { changes: {} } : null;
+      case 'DELETE':
+        return primary ? primary.snapshot : null;
+      case 'READ':
+        return null;
     }
-    return null;
   }
+}
+
+function capturedDetails(change: CapturedChange): AuditDetails {
+  return change.action === 'UPDATE' ? { changes: change.changes ?? {} } : change.snapshot;
 }

@@ -7,6 +7,7 @@ import { AuditHealthIndicator } from './audit.health';
 import { AuditInterceptor } from './audit.interceptor';
 import { AuditMetrics } from './audit-metrics';
 import { AuditOutboxService } from './audit-outbox.service';
+import { AuditSubscriber } from './audit.subscriber';
 import { AuditingService } from './auditing.service';
 import { EntityTypeRegistry } from './entity-type.registry';
 
@@ -26,6 +27,7 @@ import { EntityTypeRegistry } from './entity-type.registry';
     ActionLogQueryService,
     EntityTypeRegistry,
     AuditHealthIndicator,
+    AuditSubscriber,
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
   ],
   exports: [AuditingService, AuditHealthIndicator, AuditOutboxService],

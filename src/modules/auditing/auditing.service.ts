@@ -8,6 +8,7 @@ import { escapeLiteral } from 'pg';
 import { runBeforeCommit } from '@/common/context/lean-typeorm-adapter';
 import type { RequestContext } from '@/common/context/request-context';
 import { DomainError } from '@/common/errors/domain-error';
+import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
 import {
   ACTION_TYPES,
@@ -178,7 +179,7 @@ export class AuditingService {
   ): AuditUnavailableError {
     this.metrics.failures++;
     this.logger.error(
-      { err: cause, requestId: context.requestId, eventId },
+      { err: serializeError(cause), requestId: context.requestId, eventId },
       'Audit entry could not be written; the change is rolled back',
     );
     return new AuditUnavailableError(cause);

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { Audited } from './audited.decorator';
 import { BUILT_IN_ENTITY_TYPES, ENTITY_TYPE_PATTERN } from './audit.types';
+import { auditedEntityTypes } from './change-capture';
 
 /**
  * The entity types the action log accepts: the built-in ones plus every type named by an
@@ -20,6 +21,7 @@ export class EntityTypeRegistry implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
+    for (const type of auditedEntityTypes) this.register(type, '@AuditedEntity');
     for (const wrapper of [...this.discovery.getControllers(), ...this.discovery.getProviders()]) {
       const metatype = wrapper.metatype;
       const instance: unknown = wrapper.instance;

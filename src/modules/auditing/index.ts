@@ -5,3 +5,4 @@ export { AuditOutboxService } from './audit-outbox.service';
 export * from './audit.types';
 export { redact, REDACTED } from './redaction';
 export { AuditingModule } from './auditing.module';
+export { AuditedEntity, type ChangeSet } from './change-capture';

@@ -1,0 +1,53 @@
+import {
+  Column,
+  CreateDateColumn,
+  Entity,
+  PrimaryGeneratedColumn,
+  UpdateDateColumn,
+} from 'typeorm';
+import { AuditedEntity } from '@/modules/auditing/change-capture';
+
+export const TRANSPORTS = ['stdio', 'sse', 'streamable-http'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+/** An MCP server: how to reach it. Its published versions are `McpVersion`s. */
+@AuditedEntity('MCP_DEFINITION')
+@Entity({ name: 'mcp_definitions' })
+export class McpDefinition {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ type: 'text' })
+  name: string;
+
+  @Column({ type: 'text', default: '' })
+  description: string;
+
+  @Column({ type: 'text' })
+  transport: Transport;
+
+  /** stdio only. */
+  @Column({ type: 'text', nullable: true })
+  command: string | null;
+
+  /** stdio only. */
+  @Column({ type: 'text', array: true, default: () => "'{}'" })
+  args: string[];
+
+  /** sse / streamable-http only. */
+  @Column({ type: 'text', nullable: true })
+  url: string | null;
+
+  /** Environment variables for the server; values are secrets (redacted in the audit trail). */
+  @Column({ type: 'jsonb', default: () => "'{}'" })
+  env: Record<string, string>;
+
+  @Column({ type: 'text', array: true, default: () => "'{}'" })
+  tags: string[];
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', precision: 3 })
+  createdAt: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz', precision: 3 })
+  updatedAt: Date;
+}

@@ -1,0 +1,121 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import type { Page } from '@/common/pagination/cursor';
+import { PageQueryDto } from '@/common/pagination/page-query.dto';
+import { Audited } from '@/modules/auditing';
+import { CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
+import { CreateMcpVersionDto } from './dto/create-mcp-version.dto';
+import { ListMcpDefinitionsDto } from './dto/list-mcp-definitions.dto';
+import {
+  ErrorResponseDto,
+  McpDefinitionDto,
+  McpDefinitionPageDto,
+  McpVersionDto,
+  McpVersionPageDto,
+} from './dto/mcp-responses.dto';
+import { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
+import type { McpDefinition } from './entities/mcp-definition.entity';
+import type { McpVersion } from './entities/mcp-version.entity';
+import { McpDefinitionsService } from './mcp-definitions.service';
+
+@ApiTags('mcp-definitions')
+@ApiBadRequestResponse({
+  type: ErrorResponseDto,
+  description: 'Invalid input (nothing is written)',
+})
+@Controller('mcp-definitions')
+export class McpDefinitionsController {
+  constructor(private readonly mcp: McpDefinitionsService) {}
+
+  @Post()
+  @Audited({ action: 'CREATE', entity: 'MCP_DEFINITION' })
+  @ApiOperation({ summary: 'Register an MCP server definition (audited: CREATE MCP_DEFINITION)' })
+  @ApiCreatedResponse({ type: McpDefinitionDto })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The name is taken' })
+  create(@Body() dto: CreateMcpDefinitionDto): Promise<McpDefinition> {
+    return this.mcp.create(dto);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List definitions by name (filters: name prefix, tag, transport)' })
+  @ApiOkResponse({ type: McpDefinitionPageDto })
+  list(@Query() query: ListMcpDefinitionsDto): Promise<Page<McpDefinition>> {
+    return this.mcp.list(query);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Fetch a definition' })
+  @ApiOkResponse({ type: McpDefinitionDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  findOne(@Param('id') id: string): Promise<McpDefinition> {
+    return this.mcp.findOne(id);
+  }
+
+  @Patch(':id')
+  @Audited({ action: 'UPDATE', entity: 'MCP_DEFINITION' })
+  @ApiOperation({
+    summary:
+      'Change some fields (audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } })',
+  })
+  @ApiOkResponse({ type: McpDefinitionDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The new name is taken' })
+  update(@Param('id') id: string, @Body() dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
+    return this.mcp.update(id, dto);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @Audited({ action: 'DELETE', entity: 'MCP_DEFINITION' })
+  @ApiOperation({
+    summary:
+      'Delete a definition and its versions (audited: DELETE MCP_VERSION for each version, DELETE MCP_DEFINITION with a snapshot)',
+  })
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  remove(@Param('id') id: string): Promise<void> {
+    return this.mcp.remove(id);
+  }
+
+  @Post(':id/versions')
+  @Audited({
+    action: 'CREATE',
+    entity: 'MCP_VERSION',
+    details: ({ result }: { result: McpVersion }) => ({
+      mcpDefinitionId: result.mcpDefinitionId,
+      version: result.version,
+    }),
+  })
+  @ApiOperation({ summary: 'Publish an immutable version (audited: CREATE MCP_VERSION)' })
+  @ApiCreatedResponse({ type: McpVersionDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'This version exists already' })
+  publish(@Param('id') id: string, @Body() dto: CreateMcpVersionDto): Promise<McpVersion> {
+    return this.mcp.publishVersion(id, dto);
+  }
+
+  @Get(':id/versions')
+  @ApiOperation({ summary: "A definition's versions, newest first" })
+  @ApiOkResponse({ type: McpVersionPageDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  versions(@Param('id') id: string, @Query() query: PageQueryDto): Promise<Page<McpVersion>> {
+    return this.mcp.listVersions(id, query);
+  }
+
+  @Get(':id/versions/:version')
+  @ApiOperation({ summary: 'One version' })
+  @ApiOkResponse({ type: McpVersionDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto })
+  version(@Param('id') id: string, @Param('version') version: string): Promise<McpVersion> {
+    return this.mcp.findVersion(id, version);
+  }
+}

@@ -1,0 +1,185 @@
+import { Injectable } from '@nestjs/common';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { QueryFailedError, type Repository } from 'typeorm';
+import { ConflictError, InvalidInputError, NotFoundError } from '@/common/errors/domain-error';
+import { decodeCursor, toPage, type Page } from '@/common/pagination/cursor';
+import { transportProblem, type CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
+import type { CreateMcpVersionDto } from './dto/create-mcp-version.dto';
+import type { ListMcpDefinitionsDto } from './dto/list-mcp-definitions.dto';
+import type { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
+import { McpDefinition } from './entities/mcp-definition.entity';
+import { McpVersion } from './entities/mcp-version.entity';
+import type { PageQueryDto } from '@/common/pagination/page-query.dto';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const driverError =
+    error instanceof QueryFailedError
+      ? (error.driverError as { code?: string; constraint?: string })
+      : undefined;
+  return driverError?.code === '23505' && driverError.constraint === constraint;
+}
+
+/**
+ * The MCP registry. Every write goes through the request's transaction (`txHost.tx`) and uses
+ * `save()`/`remove()`, so the auditing module captures each change (with before/after).
+ */
+@Injectable()
+export class McpDefinitionsService {
+  constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
+
+  private get definitions(): Repository<McpDefinition> {
+    return this.txHost.tx.getRepository(McpDefinition);
+  }
+
+  private get versions(): Repository<McpVersion> {
+    return this.txHost.tx.getRepository(McpVersion);
+  }
+
+  async create(dto: CreateMcpDefinitionDto): Promise<McpDefinition> {
+    const definition = this.definitions.create({
+      name: dto.name,
+      description: dto.description ?? '',
+      transport: dto.transport,
+      command: dto.command ?? null,
+      args: dto.args ?? [],
+      url: dto.url ?? null,
+      env: dto.env ?? {},
+      tags: dto.tags ?? [],
+    });
+    try {
+      return await this.definitions.save(definition);
+    } catch (error) {
+      if (isUniqueViolation(error, 'mcp_definitions_name_key')) {
+        throw new ConflictError(`An MCP definition named "${dto.name}" already exists`);
+      }
+      throw error;
+    }
+  }
+
+  /** By name, the registry's natural order (keyset on the unique name). */
+  async list(query: ListMcpDefinitionsDto): Promise<Page<McpDefinition>> {
+    const qb = this.definitions
+      .createQueryBuilder('d')
+      .orderBy('d.name', 'ASC')
+      .limit(query.limit + 1);
+    if (query.name)
+      qb.andWhere('d.name LIKE :prefix', { prefix: `${query.name.replace(/[\\%_]/g, '\\$&')}%` });
+    if (query.tag) qb.andWhere('d.tags @> ARRAY[:tag]::text[]', { tag: query.tag });
+    if (query.transport) qb.andWhere('d.transport = :transport', { transport: query.transport });
+    if (query.cursor) {
+      const [after] = decodeCursor(query.cursor, ['string']);
+      qb.andWhere('d.name > :after', { after });
+    }
+    return toPage(await qb.getMany(), query.limit, (last) => [last.name]);
+  }
+
+  async findOne(id: string, lock = false): Promise<McpDefinition> {
+    if (!UUID.test(id)) throw new NotFoundError('MCP definition', id);
+    const found = await this.definitions.findOne({
+      where: { id },
+      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
+    });
+    if (!found) throw new NotFoundError('MCP definition', id);
+    return found;
+  }
+
+  /**
+   * Reads the row FOR UPDATE in the request's transaction before changing it, so concurrent
+   * PATCHes serialize and each audit entry's `from` is the previous entry's `to`.
+   */
+  async update(id: string, dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
+    const definition = await this.findOne(id, true);
+    const next = { ...definition, ...stripUndefined(dto) };
+    if (dto.transport !== undefined && dto.transport !== definition.transport) {
+      // Switching transport drops the fields of the old one unless they are given again.
+      if (dto.transport === 'stdio') next.url = dto.url ?? null;
+      else {
+        next.command = dto.command ?? null;
+        next.args = dto.args ?? [];
+      }
+    }
+    const problem = transportProblem(next);
+    if (problem) throw new InvalidInputError(problem);
+    Object.assign(definition, next);
+    try {
+      return await this.definitions.save(definition);
+    } catch (error) {
+      if (isUniqueViolation(error, 'mcp_definitions_name_key')) {
+        throw new ConflictError(`An MCP definition named "${dto.name}" already exists`);
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Deletes the definition and, with it, its versions (each removal is captured, so the
+   * audit trail gets a DELETE MCP_VERSION entry for every version, then the definition's).
+   */
+  async remove(id: string): Promise<void> {
+    const definition = await this.findOne(id, true);
+    const versions = await this.versions.find({
+      where: { mcpDefinitionId: id },
+      order: { createdAt: 'ASC' },
+    });
+    if (versions.length > 0) await this.versions.remove(versions);
+    await this.definitions.remove(definition);
+  }
+
+  async publishVersion(definitionId: string, dto: CreateMcpVersionDto): Promise<McpVersion> {
+    // Lock the definition: a concurrent delete cannot orphan the new version.
+    await this.findOne(definitionId, true);
+    const version = this.versions.create({
+      mcpDefinitionId: definitionId,
+      version: dto.version,
+      manifest: dto.manifest,
+      changelog: dto.changelog ?? '',
+    });
+    try {
+      return await this.versions.save(version);
+    } catch (error) {
+      if (isUniqueViolation(error, 'mcp_versions_definition_version_key')) {
+        throw new ConflictError(
+          `Version ${dto.version} of MCP definition ${definitionId} already exists`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Newest first, keyset on (createdAt, id). */
+  async listVersions(definitionId: string, query: PageQueryDto): Promise<Page<McpVersion>> {
+    await this.findOne(definitionId);
+    const qb = this.versions
+      .createQueryBuilder('v')
+      .where('v.mcpDefinitionId = :definitionId', { definitionId })
+      .orderBy('v.createdAt', 'DESC')
+      .addOrderBy('v.id', 'DESC')
+      .limit(query.limit + 1);
+    if (query.cursor) {
+      const [createdAt, id] = decodeCursor(query.cursor, ['string', 'string']);
+      if (Number.isNaN(Date.parse(String(createdAt))) || !UUID.test(String(id)))
+        decodeCursor('', ['string']);
+      qb.andWhere('(v.createdAt, v.id) < (:createdAt, :id)', { createdAt, id });
+    }
+    return toPage(await qb.getMany(), query.limit, (last) => [
+      last.createdAt.toISOString(),
+      last.id,
+    ]);
+  }
+
+  async findVersion(definitionId: string, version: string): Promise<McpVersion> {
+    await this.findOne(definitionId);
+    const found = await this.versions.findOne({
+      where: { mcpDefinitionId: definitionId, version },
+    });
+    if (!found) throw new NotFoundError(`Version of MCP definition ${definitionId}`, version);
+    return found;
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
