@@ -381,4 +381,49 @@ describe('MCP definitions (e2e)', () => {
     expect(final.body.description).toBe(previous);
     expect(new Set(updates.map((u) => u.details.changes.description.to)).size).toBe(50);
   });
+
+  it('documents every endpoint, field, enum and error response in OpenAPI', async () => {
+    const { body: doc } = await t.http.get('/docs-json').expect(200);
+    const paths = doc.paths as Record<
+      string,
+      Record<string, { responses: Record<string, unknown> }>
+    >;
+    expect(Object.keys(paths)).toEqual(
+      expect.arrayContaining([
+        '/api/v1/mcp-definitions',
+        '/api/v1/mcp-definitions/{id}',
+        '/api/v1/mcp-definitions/{id}/versions',
+        '/api/v1/mcp-definitions/{id}/versions/{version}',
+        '/api/v1/action-logs',
+        '/api/v1/action-logs/{id}',
+      ]),
+    );
+    expect(Object.keys(paths['/api/v1/mcp-definitions']!.post!.responses).sort()).toEqual([
+      '201',
+      '400',
+      '409',
+    ]);
+    expect(Object.keys(paths['/api/v1/mcp-definitions/{id}']!.patch!.responses).sort()).toEqual([
+      '200',
+      '400',
+      '404',
+      '409',
+    ]);
+    expect(Object.keys(paths['/api/v1/mcp-definitions/{id}']!.delete!.responses).sort()).toEqual([
+      '204',
+      '400',
+      '404',
+    ]);
+    const create = doc.components.schemas.CreateMcpDefinitionDto;
+    expect(Object.keys(create.properties).sort()).toEqual(
+      ['args', 'command', 'description', 'env', 'name', 'tags', 'transport', 'url'].sort(),
+    );
+    expect(create.properties.transport.enum).toEqual(['stdio', 'sse', 'streamable-http']);
+    expect(create.required).toEqual(expect.arrayContaining(['name', 'transport']));
+    expect(Object.keys(doc.components.schemas.CreateMcpVersionDto.properties).sort()).toEqual([
+      'changelog',
+      'manifest',
+      'version',
+    ]);
+  });
 });
