@@ -398,18 +398,18 @@ describe('MCP definitions (e2e)', () => {
         '/api/v1/action-logs/{id}',
       ]),
     );
-    expect(Object.keys(paths['/api/v1/mcp-definitions']!.post!.responses).sort()).toEqual([
+    expect(Object.keys(paths['/api/v1/mcp-definitions'].post.responses).sort()).toEqual([
       '201',
       '400',
       '409',
     ]);
-    expect(Object.keys(paths['/api/v1/mcp-definitions/{id}']!.patch!.responses).sort()).toEqual([
+    expect(Object.keys(paths['/api/v1/mcp-definitions/{id}'].patch.responses).sort()).toEqual([
       '200',
       '400',
       '404',
       '409',
     ]);
-    expect(Object.keys(paths['/api/v1/mcp-definitions/{id}']!.delete!.responses).sort()).toEqual([
+    expect(Object.keys(paths['/api/v1/mcp-definitions/{id}'].delete.responses).sort()).toEqual([
       '204',
       '400',
       '404',
