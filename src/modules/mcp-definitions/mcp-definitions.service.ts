@@ -49,14 +49,7 @@ export class McpDefinitionsService {
       env: dto.env ?? {},
       tags: dto.tags ?? [],
     });
-    try {
-      return await this.definitions.save(definition);
-    } catch (error) {
-      if (isUniqueViolation(error, 'mcp_definitions_name_key')) {
-        throw new ConflictError(`An MCP definition named "${dto.name}" already exists`);
-      }
-      throw error;
-    }
+    return this.save(definition);
   }
 
   /** By name, the registry's natural order (keyset on the unique name). */
@@ -104,11 +97,15 @@ export class McpDefinitionsService {
     const problem = transportProblem(next);
     if (problem) throw new InvalidInputError(problem);
     Object.assign(definition, next);
+    return this.save(definition);
+  }
+
+  private async save(definition: McpDefinition): Promise<McpDefinition> {
     try {
       return await this.definitions.save(definition);
     } catch (error) {
       if (isUniqueViolation(error, 'mcp_definitions_name_key')) {
-        throw new ConflictError(`An MCP definition named "${dto.name}" already exists`);
+        throw new ConflictError(`An MCP definition named "${definition.name}" already exists`);
       }
       throw error;
     }
