@@ -65,7 +65,9 @@ export class LeanTransactionalAdapterTypeOrm extends TransactionalAdapterTypeOrm
           try {
             result = await fn();
           } catch (error) {
-            await client.query('ROLLBACK');
+            // The handler's error is what the caller must see, even if ROLLBACK fails too
+            // (a broken connection rolls back by itself).
+            await client.query('ROLLBACK').catch(() => undefined);
             throw error;
           }
           await commit(client, queue);
