@@ -141,6 +141,9 @@ describe('MCP definitions (e2e)', () => {
       ['empty command', { command: '' }],
       ['unknown field', { colour: 'blue' }],
       ['bad env', { env: { A: 1 } }],
+      ['null name', { name: null }],
+      ['null env', { env: null }],
+      ['null transport', { transport: null }],
     ];
     for (const [rule, patch] of badPatches) {
       const res = await t.http.patch(`/api/v1/mcp-definitions/${body.id}`).send(patch);
@@ -149,6 +152,23 @@ describe('MCP definitions (e2e)', () => {
     expect((await entries()).map((r) => r.action_type)).toEqual(['CREATE']);
     const unchanged = await t.http.get(`/api/v1/mcp-definitions/${body.id}`).expect(200);
     expect(unchanged.body).toMatchObject({ transport: 'stdio', command: 'npx' });
+  });
+
+  it('audits text with lone UTF-16 surrogates instead of failing the request', async () => {
+    const res = await create({ ...stdio, description: 'broken \ud800 half' }).expect(201);
+    const [entry] = await entries();
+    expect(entry.entity_id).toBe(res.body.id);
+    expect(entry.details.description).toBe('broken \ufffd half');
+  });
+
+  it('answers an upper-case id with 404, so one entity keeps one id in the trail', async () => {
+    const { body } = await create().expect(201);
+    await t.http.get(`/api/v1/mcp-definitions/${String(body.id).toUpperCase()}`).expect(404);
+    await t.http
+      .patch(`/api/v1/mcp-definitions/${String(body.id).toUpperCase()}`)
+      .send({ description: 'x' })
+      .expect(404);
+    expect((await entries()).map((r) => r.action_type)).toEqual(['CREATE']);
   });
 
   it('switches transport when the new fields come with it', async () => {

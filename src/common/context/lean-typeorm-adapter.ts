@@ -16,8 +16,10 @@ export interface BeforeCommitStatement {
   sql: string;
   /** Receives the statement's rows once the transaction has committed. */
   onCommitted(rows: unknown[]): void;
-  /** Maps the error that aborted the transaction to the error the caller sees. */
+  /** Maps an error raised by this statement to the error the caller sees. */
   onFailed(error: unknown): unknown;
+  /** Whether `error` was raised by this statement (and not by the COMMIT itself). */
+  raised(error: unknown): boolean;
 }
 
 /**
@@ -95,7 +97,8 @@ async function commit(client: PgClient, queue: BeforeCommitStatement[]): Promise
   } catch (error) {
     // An error stops the query string: COMMIT never ran, the transaction is aborted.
     await client.query('ROLLBACK').catch(() => undefined);
-    throw queue[0].onFailed(error);
+    const culprit = queue.find((q) => q.raised(error));
+    throw culprit ? culprit.onFailed(error) : error;
   }
   queue.forEach((q, i) => q.onCommitted(results[i]?.rows ?? []));
 }

@@ -25,6 +25,11 @@ const PG_CLIENT_ERRORS: Record<string, HttpStatus> = {
   '23505': HttpStatus.CONFLICT, // unique_violation
   '23503': HttpStatus.CONFLICT, // foreign_key_violation
   '22P02': HttpStatus.BAD_REQUEST, // invalid_text_representation
+  '22003': HttpStatus.BAD_REQUEST, // numeric_value_out_of_range
+  '22007': HttpStatus.BAD_REQUEST, // invalid_datetime_format
+  '22008': HttpStatus.BAD_REQUEST, // datetime_field_overflow
+  '23502': HttpStatus.BAD_REQUEST, // not_null_violation
+  '23514': HttpStatus.BAD_REQUEST, // check_violation
   '22001': HttpStatus.BAD_REQUEST, // string_data_right_truncation
   '54000': HttpStatus.PAYLOAD_TOO_LARGE, // program_limit_exceeded (e.g. jsonb too large)
 };

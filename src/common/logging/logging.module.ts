@@ -19,7 +19,9 @@ function withoutParameters(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => withoutParameters(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    out[key] = key === 'parameters' ? '[REDACTED]' : withoutParameters(v, depth + 1);
+    // `detail` of a PostgreSQL error can echo the whole failing row ("Failing row contains …").
+    out[key] =
+      key === 'parameters' || key === 'detail' ? '[REDACTED]' : withoutParameters(v, depth + 1);
   }
   return out;
 }
@@ -52,6 +54,8 @@ export class LoggingModule {
                   'err.parameters',
                   'err.driverError.parameters',
                   'err.cause.parameters',
+                  'err.detail',
+                  'err.driverError.detail',
                 ],
                 censor: '[REDACTED]',
               },

@@ -6,6 +6,13 @@ import type { ActionLogEntry } from './audit.types';
 import { SELECT_ENTRY } from './auditing.service';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
+const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+const MAX_BIGINT = 2n ** 63n - 1n;
+
+function isBigint(id: string): boolean {
+  return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
+}
+
 type Filter = Omit<QueryActionLogsDto, 'limit' | 'cursor'>;
 
 const COLUMN: Record<keyof Omit<Filter, 'from' | 'to'>, string> = {
@@ -38,7 +45,7 @@ export class ActionLogQueryService {
     if (query.to) where.push(`"timestamp" < ${param(query.to)}::timestamptz`);
     if (query.cursor) {
       const [ts, id] = decodeCursor(query.cursor, ['string', 'string']);
-      if (!/^\d{1,19}$/.test(String(id)) || Number.isNaN(Date.parse(String(ts)))) {
+      if (!isBigint(String(id)) || !ISO_TIMESTAMP.test(String(ts))) {
         decodeCursor('', ['string']);
       }
       where.push(`("timestamp", id) < (${param(ts)}::timestamptz, ${param(id)}::bigint)`);
@@ -57,7 +64,7 @@ export class ActionLogQueryService {
   }
 
   async findOne(id: string): Promise<ActionLogEntry> {
-    if (!/^\d{1,19}$/.test(id)) throw new NotFoundError('Action log entry', id);
+    if (!isBigint(id)) throw new NotFoundError('Action log entry', id);
     const rows: ActionLogEntry[] = await this.dataSource.query(
       `SELECT ${SELECT_ENTRY} FROM action_log WHERE id = $1::bigint`,
       [id],

@@ -116,7 +116,7 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
     let ids: { event_id: string }[];
     try {
       ids = await this.dataSource.query(
-        `SELECT event_id FROM audit_outbox ORDER BY occurred_at LIMIT $1`,
+        `SELECT event_id FROM audit_outbox ORDER BY last_try_at, occurred_at LIMIT $1`,
         [BATCH],
       );
     } catch {

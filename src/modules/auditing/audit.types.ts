@@ -13,8 +13,12 @@ export const BUILT_IN_ENTITY_TYPES = [
 export const ENTITY_TYPE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;
 export const MAX_ENTITY_ID_LENGTH = 256;
 export const MAX_ACTOR_ID_LENGTH = 128;
-/** Serialized details larger than this are refused (the entry would dwarf the change). */
-export const MAX_DETAILS_BYTES = 256 * 1024;
+/**
+ * Serialized details larger than this are refused. It is above anything the API's own DTOs
+ * let through (a snapshot of the largest valid definition or version), so no valid change is
+ * ever blocked by its audit entry.
+ */
+export const MAX_DETAILS_BYTES = 1024 * 1024;
 
 export type AuditDetails = Record<string, unknown>;
 

@@ -116,7 +116,7 @@ describe(AuditingService.name, () => {
       ['details that are a string', { details: 'text' }, /details must be a JSON object/],
       [
         'details over the size cap',
-        { details: { blob: 'x'.repeat(300 * 1024) } },
+        { details: { blob: 'x'.repeat(1100 * 1024) } },
         /details must be at most/,
       ],
       ['details holding a NUL character', { details: { s: 'a\u0000b' } }, /NUL/],

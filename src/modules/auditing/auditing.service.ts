@@ -128,6 +128,11 @@ export class AuditingService {
           (rows[0] as { error: string | null } | undefined)?.error ?? null,
         ),
       onFailed: (cause) => this.unavailable(cause, eventId, context),
+      // audit_write's own errors carry its name in their PL/pgSQL context.
+      raised: (error) => {
+        const where = (error as { where?: unknown } | null)?.where;
+        return typeof where === 'string' && where.includes('audit_write');
+      },
     });
     if (!queued) await this.record(input, context);
   }

@@ -34,7 +34,8 @@ function redactValue(value: unknown, allSecret: boolean): unknown {
   if (value !== null && typeof value === 'object') {
     if (value instanceof Date) return value.toISOString();
     const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value) as [string, unknown][]) {
+    for (const [rawKey, v] of Object.entries(value) as [string, unknown][]) {
+      const key = wellFormed(rawKey);
       if (allSecret || isSecretKey(key)) out[key] = v === null || v === undefined ? v : REDACTED;
       else if (key === 'env' && v !== null && typeof v === 'object' && !Array.isArray(v)) {
         out[key] = Object.fromEntries(Object.keys(v).map((k) => [k, REDACTED]));
@@ -42,5 +43,13 @@ function redactValue(value: unknown, allSecret: boolean): unknown {
     }
     return out;
   }
-  return allSecret ? REDACTED : value;
+  if (allSecret) return REDACTED;
+  return typeof value === 'string' ? wellFormed(value) : value;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** PostgreSQL's jsonb refuses lone UTF-16 surrogates; store U+FFFD as the pg driver does for text. */
+function wellFormed(s: string): string {
+  return s.replace(LONE_SURROGATE, '\ufffd');
 }

@@ -12,7 +12,8 @@ import { McpDefinition } from './entities/mcp-definition.entity';
 import { McpVersion } from './entities/mcp-version.entity';
 import type { PageQueryDto } from '@/common/pagination/page-query.dto';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Lower-case only, as the API returns them: one entity keeps one id in the audit trail. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
   const driverError =
@@ -84,6 +85,10 @@ export class McpDefinitionsService {
    * PATCHes serialize and each audit entry's `from` is the previous entry's `to`.
    */
   async update(id: string, dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
+    const nulls = Object.entries(dto)
+      .filter(([, v]) => v === null)
+      .map(([k]) => k);
+    if (nulls.length > 0) throw new InvalidInputError(`${nulls.join(', ')} must not be null`);
     const definition = await this.findOne(id, true);
     const next = { ...definition, ...stripUndefined(dto) };
     if (dto.transport !== undefined && dto.transport !== definition.transport) {
