@@ -22,29 +22,75 @@ export function isSecretKey(key: string): boolean {
 }
 
 /**
- * A deep copy of `value` with every secret replaced by `"[REDACTED]"`: values under
- * secret-looking keys, and every value of an `env` map (environment variables are secrets).
+ * A deep copy of `value` with every secret replaced by `"[REDACTED]"`:
+ * - values under secret-looking keys (`password`, `apiKey`, `token`, … at any depth);
+ * - every value of an `env` map (any case), or after `=` in an `env` list of `K=V` strings;
+ * - the password of a URL (`https://user:[REDACTED]@host`) and secret-looking query
+ *   parameters (`?api_key=[REDACTED]`) inside any string;
+ * - in an argument list, the value after a secret-looking flag (`--api-key [REDACTED]`,
+ *   `--token=[REDACTED]`).
  */
 export function redact<T>(value: T): T {
   return redactValue(value, false) as T;
 }
 
 function redactValue(value: unknown, allSecret: boolean): unknown {
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, allSecret));
+  if (Array.isArray(value)) return redactArgs(value.map((v) => redactValue(v, allSecret)));
   if (value !== null && typeof value === 'object') {
     if (value instanceof Date) return value.toISOString();
     const out: Record<string, unknown> = {};
     for (const [rawKey, v] of Object.entries(value) as [string, unknown][]) {
       const key = wellFormed(rawKey);
       if (allSecret || isSecretKey(key)) out[key] = v === null || v === undefined ? v : REDACTED;
-      else if (key === 'env' && v !== null && typeof v === 'object' && !Array.isArray(v)) {
-        out[key] = Object.fromEntries(Object.keys(v).map((k) => [k, REDACTED]));
-      } else out[key] = redactValue(v, false);
+      else if (key.toLowerCase() === 'env') out[key] = redactEnv(v);
+      else out[key] = redactValue(v, false);
     }
     return out;
   }
   if (allSecret) return REDACTED;
-  return typeof value === 'string' ? wellFormed(value) : value;
+  return typeof value === 'string' ? redactString(wellFormed(value)) : value;
+}
+
+function redactEnv(env: unknown): unknown {
+  if (env === null || env === undefined) return env;
+  if (Array.isArray(env)) {
+    return env.map((e) =>
+      typeof e === 'string' && e.includes('=')
+        ? `${e.slice(0, e.indexOf('='))}=${REDACTED}`
+        : REDACTED,
+    );
+  }
+  if (typeof env === 'object')
+    return Object.fromEntries(Object.keys(env).map((k) => [wellFormed(k), REDACTED]));
+  return REDACTED;
+}
+
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:)[^@/\s]*@/gi;
+const QUERY_PARAM = /([?&;])([^=&#;\s]+)=([^&#;\s]*)/g;
+
+function redactString(s: string): string {
+  if (!s.includes('://') && !s.includes('=')) return s;
+  return s
+    .replace(URL_PASSWORD, `$1${REDACTED}@`)
+    .replace(QUERY_PARAM, (all, sep: string, name: string) =>
+      isSecretKey(name) ? `${sep}${name}=${REDACTED}` : all,
+    );
+}
+
+const FLAG = /^--?([A-Za-z][\w-]*)(?:=(.*))?$/;
+
+/** `["--api-key", "sk-1", "--token=t"]` → `["--api-key", "[REDACTED]", "--token=[REDACTED]"]`. */
+function redactArgs(list: unknown[]): unknown[] {
+  const out = [...list];
+  for (let i = 0; i < out.length; i++) {
+    const item = out[i];
+    if (typeof item !== 'string') continue;
+    const flag = FLAG.exec(item);
+    if (!flag || !isSecretKey(flag[1]!)) continue;
+    if (flag[2] !== undefined) out[i] = `${item.slice(0, item.indexOf('=') + 1)}${REDACTED}`;
+    else if (typeof out[i + 1] === 'string') out[++i] = REDACTED;
+  }
+  return out;
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;

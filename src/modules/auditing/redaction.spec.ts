@@ -1,0 +1,48 @@
+import { redact, REDACTED } from './redaction';
+
+describe(redact.name, () => {
+  it('redacts values under secret-looking keys at any depth, in any case', () => {
+    expect(
+      redact({
+        a: { Password: 'p', nested: [{ client_secret: 's', 'X-API-Key': 'k' }] },
+        maxTokens: 5,
+        accessToken: 't',
+      }),
+    ).toEqual({
+      a: { Password: REDACTED, nested: [{ client_secret: REDACTED, 'X-API-Key': REDACTED }] },
+      maxTokens: 5,
+      accessToken: REDACTED,
+    });
+  });
+
+  it('redacts every env value, whatever its shape', () => {
+    expect(redact({ env: { A: '1', B: '2' } })).toEqual({ env: { A: REDACTED, B: REDACTED } });
+    expect(redact({ Env: ['A=1', 'B'] })).toEqual({ Env: [`A=${REDACTED}`, REDACTED] });
+    expect(redact({ ENV: 'A=1' })).toEqual({ ENV: REDACTED });
+  });
+
+  it('redacts URL passwords and secret query parameters inside strings', () => {
+    expect(redact({ url: 'https://bob:hunter2@mcp.example.com/sse?api_key=sk-1&mode=ro' })).toEqual(
+      {
+        url: `https://bob:${REDACTED}@mcp.example.com/sse?api_key=${REDACTED}&mode=ro`,
+      },
+    );
+    expect(redact({ note: 'see https://example.com/a?page=2' })).toEqual({
+      note: 'see https://example.com/a?page=2',
+    });
+  });
+
+  it('redacts the value after a secret-looking flag in argument lists', () => {
+    expect(
+      redact({ args: ['-y', 'server', '--api-key', 'sk-1', '--token=t-2', '--port', '80'] }),
+    ).toEqual({
+      args: ['-y', 'server', '--api-key', REDACTED, `--token=${REDACTED}`, '--port', '80'],
+    });
+  });
+
+  it('leaves other values alone and does not mutate its input', () => {
+    const input = { name: 'x', n: 1, ok: true, none: null, list: [1, 'a'] };
+    expect(redact(input)).toEqual(input);
+    expect(redact(input)).not.toBe(input);
+  });
+});
