@@ -86,7 +86,7 @@ function redactArgs(list: unknown[]): unknown[] {
     const item = out[i];
     if (typeof item !== 'string') continue;
     const flag = FLAG.exec(item);
-    if (!flag || !isSecretKey(flag[1]!)) continue;
+    if (!flag || !isSecretKey(flag[1])) continue;
     if (flag[2] !== undefined) out[i] = `${item.slice(0, item.indexOf('=') + 1)}${REDACTED}`;
     else if (typeof out[i + 1] === 'string') out[++i] = REDACTED;
   }
