@@ -7,6 +7,8 @@ export interface AuditContext<TResult = unknown> {
   params: Record<string, string | undefined>;
   body: unknown;
   query: unknown;
+  /** The method's arguments (provider methods; empty for controller handlers). */
+  args: unknown[];
   /** The handler's return value. */
   result: TResult;
 }
@@ -21,12 +23,15 @@ export interface AuditedOptions<TResult = any> {
   entityId?: (ctx: AuditContext<TResult>) => string | number | null | undefined;
   /** Default: the result for CREATE, none otherwise. Redacted before storage. */
   details?: (ctx: AuditContext<TResult>) => AuditDetails | null | undefined;
+  /** Default: the request's correlation id. E.g. a workflow run's own, so a run's story shares one. */
+  correlationId?: (ctx: AuditContext<TResult>) => string | null | undefined;
 }
 
 /**
- * Marks a controller method (or a whole controller) as audited. The handler runs in one
- * database transaction; after it succeeds the action-log entry is written in that same
- * transaction. A handler that throws commits nothing and writes no entry.
+ * Marks a controller method (or a whole controller), or a provider method, as audited. The
+ * code runs in one database transaction; after it succeeds the action-log entry is written in
+ * that same transaction. Code that throws commits nothing and writes no entry. Provider methods
+ * called outside a request are audited with actor `system` and no request metadata.
  *
  * @example
  * \@Post()

@@ -8,6 +8,8 @@ import { AuditInterceptor } from './audit.interceptor';
 import { AuditMetrics } from './audit-metrics';
 import { AuditOutboxService } from './audit-outbox.service';
 import { AuditSubscriber } from './audit.subscriber';
+import { AuditedExecution } from './audited-execution';
+import { AuditedMethodsExplorer } from './audited-methods.explorer';
 import { AuditingService } from './auditing.service';
 import { EntityTypeRegistry } from './entity-type.registry';
 
@@ -28,6 +30,8 @@ import { EntityTypeRegistry } from './entity-type.registry';
     EntityTypeRegistry,
     AuditHealthIndicator,
     AuditSubscriber,
+    AuditedExecution,
+    AuditedMethodsExplorer,
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
   ],
   exports: [AuditingService, AuditHealthIndicator, AuditOutboxService],
