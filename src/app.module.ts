@@ -11,6 +11,7 @@ import { dataSourceOptions } from '@/database/data-source-options';
 import { AuditingModule } from '@/modules/auditing';
 import { HealthModule } from '@/modules/health/health.module';
 import { McpDefinitionsModule } from '@/modules/mcp-definitions/mcp-definitions.module';
+import { WorkflowsModule } from '@/modules/workflows/workflows.module';
 
 export interface AppModuleOptions {
   /** Overrides DATABASE_URL (main.ts passes the embedded server's URL). */
@@ -45,6 +46,7 @@ export class AppModule {
         AuditingModule,
         HealthModule,
         McpDefinitionsModule,
+        WorkflowsModule,
       ],
       providers: [
         {

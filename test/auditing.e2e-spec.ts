@@ -7,6 +7,7 @@ const FAIL_TRIGGER = `
   BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
   CREATE TRIGGER test_fail_audit BEFORE INSERT ON action_log
     FOR EACH ROW EXECUTE FUNCTION test_fail_audit();`;
+const QUIET_RETRIER = { AUDIT_RETRY_INTERVAL_MS: '600000' };
 const REMOVE_TRIGGER = `DROP TRIGGER IF EXISTS test_fail_audit ON action_log`;
 
 async function entries(t: TestApp, where = 'true', params: unknown[] = []) {
@@ -23,7 +24,8 @@ describe('Auditing (e2e)', () => {
   let t: TestApp;
 
   beforeAll(async () => {
-    t = await createTestApp({ metadata: widgetsModuleMetadata });
+    // The tests drive the outbox retrier themselves: its timer must not race them.
+    t = await createTestApp({ metadata: widgetsModuleMetadata, env: QUIET_RETRIER });
     await createWidgetsTable(t.db);
   });
   beforeEach(async () => {
@@ -336,6 +338,7 @@ describe('Auditing (e2e)', () => {
       const first = await createTestApp({
         metadata: widgetsModuleMetadata,
         databaseUrl: t.databaseUrl,
+        env: QUIET_RETRIER,
       });
       await first.http
         .post('/api/v1/test-widgets')
@@ -354,6 +357,7 @@ describe('Auditing (e2e)', () => {
       const second = await createTestApp({
         metadata: widgetsModuleMetadata,
         databaseUrl: t.databaseUrl,
+        env: QUIET_RETRIER,
       });
       try {
         await second.app.get(AuditOutboxService).settled();
@@ -374,7 +378,7 @@ describe('Auditing (e2e)', () => {
       const closed = await createTestApp({
         metadata: widgetsModuleMetadata,
         databaseUrl: t.databaseUrl,
-        env: { AUDIT_FAILURE_POLICY: 'fail-closed' },
+        env: { ...QUIET_RETRIER, AUDIT_FAILURE_POLICY: 'fail-closed' },
       });
       try {
         await closed.http.post('/api/v1/test-widgets').send({ name: 'ok' }).expect(201);

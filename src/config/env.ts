@@ -74,6 +74,19 @@ export class Env {
   @IsIn(AUDIT_FAILURE_POLICIES)
   AUDIT_FAILURE_POLICY: AuditFailurePolicy = 'fail-open';
 
+  /** A run still RUNNING this long after it started is marked FAILED by the engine. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  WORKFLOW_RUN_TIMEOUT_SECONDS = 3600;
+
+  /** How often the engine looks for timed-out runs (safe with several instances). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  WORKFLOW_SWEEP_INTERVAL_SECONDS = 5;
+
   /** How often pending (not yet stored) audit entries are retried. */
   @Transform(toInt)
   @IsInt()

@@ -37,7 +37,7 @@ export class AuditInterceptor implements NestInterceptor {
     };
     return defer(() =>
       this.execution.run(options, invocation, () =>
-        lastValueFrom(next.handle(), { defaultValue: undefined as unknown }),
+        lastValueFrom(next.handle(), { defaultValue: undefined }),
       ),
     );
   }

@@ -15,8 +15,8 @@ import { Audited } from '@/modules/auditing';
 import { CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
 import { CreateMcpVersionDto } from './dto/create-mcp-version.dto';
 import { ListMcpDefinitionsDto } from './dto/list-mcp-definitions.dto';
+import { ErrorResponseDto } from '@/common/errors/error-response.dto';
 import {
-  ErrorResponseDto,
   McpDefinitionDto,
   McpDefinitionPageDto,
   McpVersionDto,

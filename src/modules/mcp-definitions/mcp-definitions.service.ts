@@ -11,9 +11,7 @@ import type { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
 import { McpDefinition } from './entities/mcp-definition.entity';
 import { McpVersion } from './entities/mcp-version.entity';
 import type { PageQueryDto } from '@/common/pagination/page-query.dto';
-
-/** Lower-case only, as the API returns them: one entity keeps one id in the audit trail. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import { UUID } from '@/common/validation/validators';
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
   const driverError =

@@ -1,0 +1,99 @@
+import { ApiProperty, ApiPropertyOptional, PartialType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsIn,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Matches,
+  MaxLength,
+  ValidateNested,
+} from 'class-validator';
+import { PageQueryDto } from '@/common/pagination/page-query.dto';
+import { IsJsonObject } from '@/common/validation/validators';
+import { RUN_STATUSES, type RunStatus } from '../entities/workflow-run.entity';
+
+const NAME = /^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$/;
+
+export class WorkflowStepDto {
+  @ApiProperty({ example: 'read-config' })
+  @IsString()
+  @MaxLength(100)
+  @Matches(/\S/, { message: 'name must not be blank' })
+  name: string;
+
+  @ApiProperty({ format: 'uuid', description: 'An existing MCP definition' })
+  @IsUUID('all')
+  mcpDefinitionId: string;
+
+  @ApiProperty({ example: 'read_file' })
+  @IsString()
+  @MaxLength(200)
+  @Matches(/\S/, { message: 'tool must not be blank' })
+  tool: string;
+
+  @ApiProperty({ type: 'object', additionalProperties: true, example: { path: '/etc/hosts' } })
+  @IsJsonObject(64 * 1024)
+  input: Record<string, unknown>;
+}
+
+export class CreateWorkflowDto {
+  @ApiProperty({
+    example: 'nightly-report',
+    description: 'Unique; same rules as MCP definition names',
+  })
+  @Matches(NAME, {
+    message:
+      'name must be 1-100 characters of a-z, 0-9, ".", "_", "-", starting and ending with a letter or digit',
+  })
+  name: string;
+
+  @ApiPropertyOptional({ maxLength: 2000, default: '' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
+  description?: string;
+
+  @ApiProperty({ type: [WorkflowStepDto] })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(100)
+  @ValidateNested({ each: true })
+  @Type(() => WorkflowStepDto)
+  steps: WorkflowStepDto[];
+}
+
+/** Any subset; `steps` replaces the whole list. */
+export class UpdateWorkflowDto extends PartialType(CreateWorkflowDto) {}
+
+export class StartRunDto {
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, default: {} })
+  @IsOptional()
+  @IsJsonObject(256 * 1024)
+  parameters?: Record<string, unknown>;
+}
+
+export class ChangeRunStatusDto {
+  @ApiProperty({
+    enum: RUN_STATUSES,
+    description: 'PENDING→RUNNING→SUCCEEDED|FAILED; PENDING|RUNNING→CANCELLED',
+  })
+  @IsIn(RUN_STATUSES)
+  status: RunStatus;
+
+  @ApiPropertyOptional({ description: 'Why the run failed (status FAILED only)', maxLength: 4000 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(4000)
+  error?: string;
+}
+
+export class ListRunsDto extends PageQueryDto {
+  @ApiPropertyOptional({ enum: RUN_STATUSES })
+  @IsOptional()
+  @IsIn(RUN_STATUSES)
+  status?: RunStatus;
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { WorkflowEngineService } from './workflow-engine.service';
+import { WorkflowRunSweeper } from './workflow-run-sweeper';
+import { WorkflowRunsController } from './workflow-runs.controller';
+import { WorkflowsController } from './workflows.controller';
+import { WorkflowsService } from './workflows.service';
+
+/** Workflow definitions, runs and the engine. Audited through `@Audited` only. */
+@Module({
+  controllers: [WorkflowsController, WorkflowRunsController],
+  providers: [WorkflowsService, WorkflowEngineService, WorkflowRunSweeper],
+})
+export class WorkflowsModule {}

@@ -1,0 +1,337 @@
+import { WorkflowRunSweeper } from '@/modules/workflows/workflow-run-sweeper';
+import { createTestApp, type TestApp } from './helpers/test-app';
+
+describe('Workflows (e2e)', () => {
+  let t: TestApp;
+  let mcpId: string;
+
+  beforeAll(async () => {
+    // The test drives the sweep itself: the timer must not race it.
+    t = await createTestApp({
+      env: { WORKFLOW_RUN_TIMEOUT_SECONDS: '600', WORKFLOW_SWEEP_INTERVAL_SECONDS: '3600' },
+    });
+  });
+  beforeEach(async () => {
+    await t.truncate(
+      'action_log',
+      'audit_outbox',
+      'workflow_runs',
+      'workflow_definitions',
+      'mcp_versions',
+      'mcp_definitions',
+    );
+    const mcp = await t.http
+      .post('/api/v1/mcp-definitions')
+      .send({ name: 'files', transport: 'stdio', command: 'npx' })
+      .expect(201);
+    mcpId = mcp.body.id;
+  });
+  afterAll(() => t.close());
+
+  const workflow = () => ({
+    name: 'nightly-report',
+    description: 'Reads and summarises',
+    steps: [
+      {
+        name: 'read',
+        mcpDefinitionId: mcpId,
+        tool: 'read_file',
+        input: { path: '/tmp/report.csv' },
+      },
+    ],
+  });
+
+  async function entries(where = 'true', params: unknown[] = []) {
+    const { rows } = await t.db.query(
+      `SELECT * FROM action_log WHERE ${where} ORDER BY "timestamp", id`,
+      params,
+    );
+    return rows;
+  }
+
+  let seq = 0;
+  async function startRun(user = 'alice', parameters: object = { day: '2026-11-22' }) {
+    const wf = await t.http
+      .post('/api/v1/workflows')
+      .set('X-User-ID', user)
+      .send({ ...workflow(), name: `wf-${++seq}` })
+      .expect(201);
+    const run = await t.http
+      .post(`/api/v1/workflows/${wf.body.id}/runs`)
+      .set('X-User-ID', user)
+      .send({ parameters })
+      .expect(201);
+    return { workflowId: wf.body.id as string, run: run.body };
+  }
+
+  it('audits workflow definition CRUD with diffs', async () => {
+    const created = await t.http
+      .post('/api/v1/workflows')
+      .set('X-User-ID', 'ann')
+      .send(workflow())
+      .expect(201);
+    const id = created.body.id;
+    await t.http
+      .patch(`/api/v1/workflows/${id}`)
+      .set('X-User-ID', 'ann')
+      .send({ description: 'Daily' })
+      .expect(200);
+    await t.http.delete(`/api/v1/workflows/${id}`).set('X-User-ID', 'ann').expect(204);
+    const rows = await entries(`entity_type = 'WORKFLOW_DEFINITION'`);
+    expect(rows.map((r) => [r.action_type, r.entity_id, r.actor_id])).toEqual([
+      ['CREATE', id, 'ann'],
+      ['UPDATE', id, 'ann'],
+      ['DELETE', id, 'ann'],
+    ]);
+    expect(rows[1].details).toEqual({
+      changes: { description: { from: 'Reads and summarises', to: 'Daily' } },
+    });
+  });
+
+  it('refuses invalid workflows with 400 and no entry', async () => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    for (const body of [
+      { ...workflow(), steps: [] },
+      { ...workflow(), steps: [{ name: 'x', mcpDefinitionId: missing, tool: 't', input: {} }] },
+      { ...workflow(), steps: [{ name: 'x', mcpDefinitionId: 'nope', tool: 't', input: {} }] },
+      { ...workflow(), steps: [{ name: 'x', mcpDefinitionId: mcpId, tool: 't', input: 'text' }] },
+      {
+        ...workflow(),
+        steps: [{ name: 'x', mcpDefinitionId: mcpId, tool: 't', input: {}, extra: 1 }],
+      },
+      { ...workflow(), name: 'Bad Name' },
+    ]) {
+      const res = await t.http.post('/api/v1/workflows').send(body);
+      expect({ body, status: res.status }).toEqual({ body, status: 400 });
+    }
+    await t.http.post('/api/v1/workflows').send(workflow()).expect(201);
+    await t.http.post('/api/v1/workflows').send(workflow()).expect(409);
+    expect(
+      (await entries(`entity_type = 'WORKFLOW_DEFINITION'`)).map((r) => r.action_type),
+    ).toEqual(['CREATE']);
+  });
+
+  it('starts a run as user A and moves it RUNNING then SUCCEEDED as user B: three entries, in order', async () => {
+    const { run, workflowId } = await startRun('alice', {
+      day: '2026-11-22',
+      apiKey: 'sk-run-secret',
+    });
+    expect(run).toMatchObject({
+      status: 'PENDING',
+      workflowDefinitionId: workflowId,
+      startedAt: null,
+    });
+    const running = await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .set('X-User-ID', 'bob')
+      .send({ status: 'RUNNING' })
+      .expect(200);
+    expect(running.body.startedAt).not.toBeNull();
+    const done = await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .set('X-User-ID', 'bob')
+      .send({ status: 'SUCCEEDED' })
+      .expect(200);
+    expect(done.body).toMatchObject({ status: 'SUCCEEDED', finishedAt: expect.any(String) });
+
+    const rows = await entries(`entity_type = 'WORKFLOW_RUN'`);
+    expect(rows.map((r) => [r.action_type, r.entity_id, r.actor_id, r.details])).toEqual([
+      [
+        'CREATE',
+        run.id,
+        'alice',
+        { status: 'PENDING', parameters: { day: '2026-11-22', apiKey: '[REDACTED]' } },
+      ],
+      ['UPDATE', run.id, 'bob', { status: 'RUNNING', previousStatus: 'PENDING' }],
+      ['UPDATE', run.id, 'bob', { status: 'SUCCEEDED', previousStatus: 'RUNNING' }],
+    ]);
+    // Every entry of the run shares its correlation id, whoever made the change.
+    expect(new Set(rows.map((r) => r.correlation_id))).toEqual(new Set([run.correlationId]));
+    const story = await t.http
+      .get('/api/v1/action-logs')
+      .query({ correlationId: run.correlationId })
+      .expect(200);
+    expect(
+      story.body.items.map(
+        (e: { actionType: string; details: { status: string } }) => e.details.status,
+      ),
+    ).toEqual(['SUCCEEDED', 'RUNNING', 'PENDING']);
+  });
+
+  it('rejects illegal transitions with 409 and writes no entry', async () => {
+    const { run } = await startRun();
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'SUCCEEDED' })
+      .expect(409);
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'PENDING' })
+      .expect(409);
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'RUNNING', error: 'x' })
+      .expect(400);
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'EXPLODED' })
+      .expect(400);
+    await t.http.post(`/api/v1/workflow-runs/${run.id}/cancel`).expect(200);
+    await t.http.post(`/api/v1/workflow-runs/${run.id}/cancel`).expect(409);
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'RUNNING' })
+      .expect(409);
+    await t.http
+      .patch('/api/v1/workflow-runs/00000000-0000-4000-8000-000000000000/status')
+      .send({ status: 'RUNNING' })
+      .expect(404);
+    const rows = await entries(`entity_type = 'WORKFLOW_RUN'`);
+    expect(rows.map((r) => r.details.status)).toEqual(['PENDING', 'CANCELLED']);
+    expect(rows[1].details).toEqual({ status: 'CANCELLED', previousStatus: 'PENDING' });
+  });
+
+  it('records a failure with its error', async () => {
+    const { run } = await startRun();
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'RUNNING' })
+      .expect(200);
+    const failed = await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'FAILED', error: 'tool read_file: ENOENT' })
+      .expect(200);
+    expect(failed.body).toMatchObject({ status: 'FAILED', error: 'tool read_file: ENOENT' });
+    const [last] = (await entries(`entity_type = 'WORKFLOW_RUN'`)).slice(-1);
+    expect(last.details).toEqual({
+      status: 'FAILED',
+      previousStatus: 'RUNNING',
+      error: 'tool read_file: ENOENT',
+    });
+  });
+
+  it('lets exactly one of 20 concurrent identical transitions succeed, with one entry', async () => {
+    const { run } = await startRun();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        t.http
+          .patch(`/api/v1/workflow-runs/${run.id}/status`)
+          .set('X-User-ID', `racer-${i}`)
+          .send({ status: 'RUNNING' }),
+      ),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses).toEqual([200, ...Array(19).fill(409)]);
+    const updates = await entries(`entity_type = 'WORKFLOW_RUN' AND action_type = 'UPDATE'`);
+    expect(updates).toHaveLength(1);
+    const winner = results.find((r) => r.status === 200)!;
+    expect(updates[0].request_id).toBe(winner.headers['x-request-id']);
+  });
+
+  it('marks a run stuck in RUNNING as FAILED, audited as `system` under the run correlation id', async () => {
+    const { run } = await startRun('alice');
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .set('X-User-ID', 'runner')
+      .send({ status: 'RUNNING' })
+      .expect(200);
+    const fresh = (await startRun('alice')).run;
+    await t.http
+      .patch(`/api/v1/workflow-runs/${fresh.id}/status`)
+      .send({ status: 'RUNNING' })
+      .expect(200);
+    await t.db.query(
+      `UPDATE workflow_runs SET started_at = now() - interval '2 hours' WHERE id = $1`,
+      [run.id],
+    );
+
+    const sweeper = t.app.get(WorkflowRunSweeper);
+    expect(await sweeper.sweep()).toBe(1);
+    expect(await sweeper.sweep()).toBe(0); // nothing left to do, nothing written twice
+
+    const swept = await t.http.get(`/api/v1/workflow-runs/${run.id}`).expect(200);
+    expect(swept.body).toMatchObject({
+      status: 'FAILED',
+      error: 'Timed out after 600 s in RUNNING',
+    });
+    expect((await t.http.get(`/api/v1/workflow-runs/${fresh.id}`).expect(200)).body.status).toBe(
+      'RUNNING',
+    );
+
+    const [entry] = (await entries(`entity_id = $1`, [run.id])).slice(-1);
+    expect(entry).toMatchObject({
+      actor_id: 'system',
+      action_type: 'UPDATE',
+      entity_type: 'WORKFLOW_RUN',
+      details: {
+        status: 'FAILED',
+        previousStatus: 'RUNNING',
+        error: 'Timed out after 600 s in RUNNING',
+      },
+      correlation_id: run.correlationId,
+      request_id: null,
+      ip: null,
+      user_agent: null,
+      method: null,
+      path: null,
+    });
+  });
+
+  it('lets two instances sweep the same database without failing a run twice', async () => {
+    const other = await createTestApp({
+      databaseUrl: t.databaseUrl,
+      env: { WORKFLOW_RUN_TIMEOUT_SECONDS: '600', WORKFLOW_SWEEP_INTERVAL_SECONDS: '3600' },
+    });
+    try {
+      const runs = [];
+      for (let i = 0; i < 5; i++) {
+        const { run } = await startRun(`u${i}`);
+        await t.http
+          .patch(`/api/v1/workflow-runs/${run.id}/status`)
+          .send({ status: 'RUNNING' })
+          .expect(200);
+        runs.push(run.id as string);
+      }
+      await t.db.query(`UPDATE workflow_runs SET started_at = now() - interval '2 hours'`);
+      const [a, b] = await Promise.all([
+        t.app.get(WorkflowRunSweeper).sweep(),
+        other.app.get(WorkflowRunSweeper).sweep(),
+      ]);
+      expect(a + b).toBe(5);
+      const failures = await entries(
+        `entity_type = 'WORKFLOW_RUN' AND details->>'status' = 'FAILED'`,
+      );
+      expect(failures.map((r) => r.entity_id).sort()).toEqual([...runs].sort());
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('lists a workflow runs newest first with a status filter and keyset pages', async () => {
+    const { workflowId } = await startRun();
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await t.http.post(`/api/v1/workflows/${workflowId}/runs`).send({}).expect(201);
+      ids.push(res.body.id);
+    }
+    await t.http.post(`/api/v1/workflow-runs/${ids[1]}/cancel`).expect(200);
+    const page1 = await t.http
+      .get(`/api/v1/workflows/${workflowId}/runs`)
+      .query({ limit: 3 })
+      .expect(200);
+    const page2 = await t.http
+      .get(`/api/v1/workflows/${workflowId}/runs`)
+      .query({ limit: 3, cursor: page1.body.nextCursor })
+      .expect(200);
+    const all = [...page1.body.items, ...page2.body.items];
+    expect(all).toHaveLength(5);
+    expect(new Set(all.map((r: { id: string }) => r.id)).size).toBe(5);
+    const cancelled = await t.http
+      .get(`/api/v1/workflows/${workflowId}/runs`)
+      .query({ status: 'CANCELLED' })
+      .expect(200);
+    expect(cancelled.body.items.map((r: { id: string }) => r.id)).toEqual([ids[1]]);
+    await t.http.get(`/api/v1/workflows/${workflowId}/runs`).query({ status: 'NOPE' }).expect(400);
+    await t.http.delete(`/api/v1/workflows/${workflowId}`).expect(409);
+  });
+});
