@@ -1,5 +1,35 @@
+import { Body, Controller, Param, Post } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { Audited } from '@/modules/auditing';
+import { McpDefinitionsService } from '@/modules/mcp-definitions/mcp-definitions.service';
+import { WorkflowEngineService } from '@/modules/workflows/workflow-engine.service';
 import { WorkflowRunSweeper } from '@/modules/workflows/workflow-run-sweeper';
 import { createTestApp, type TestApp } from './helpers/test-app';
+
+/** Audited code that calls audited code: both must be on record, each with its own changes. */
+@Controller('test-nested')
+class NestedController {
+  constructor(private readonly moduleRef: ModuleRef) {}
+
+  @Post(':id/describe-and-run/:runId/:to')
+  @Audited({ action: 'UPDATE', entity: 'MCP_DEFINITION' })
+  async go(
+    @Param('id') id: string,
+    @Param('runId') runId: string,
+    @Param('to') to: 'RUNNING' | 'SUCCEEDED',
+    @Body() body: { description: string },
+  ) {
+    const mcp = this.moduleRef.get(McpDefinitionsService, { strict: false });
+    const engine = this.moduleRef.get(WorkflowEngineService, { strict: false });
+    const updated = await mcp.update(id, { description: body.description });
+    try {
+      await engine.transition(runId, to);
+    } catch {
+      // An illegal move: the caller carries on; the definition change must still be audited.
+    }
+    return updated;
+  }
+}
 
 describe('Workflows (e2e)', () => {
   let t: TestApp;
@@ -9,6 +39,7 @@ describe('Workflows (e2e)', () => {
     // The test drives the sweep itself: the timer must not race it.
     t = await createTestApp({
       env: { WORKFLOW_RUN_TIMEOUT_SECONDS: '600', WORKFLOW_SWEEP_INTERVAL_SECONDS: '3600' },
+      metadata: { controllers: [NestedController] },
     });
   });
   beforeEach(async () => {
@@ -333,5 +364,31 @@ describe('Workflows (e2e)', () => {
     expect(cancelled.body.items.map((r: { id: string }) => r.id)).toEqual([ids[1]]);
     await t.http.get(`/api/v1/workflows/${workflowId}/runs`).query({ status: 'NOPE' }).expect(400);
     await t.http.delete(`/api/v1/workflows/${workflowId}`).expect(409);
+  });
+
+  it('audits audited code called from audited code, each entry with its own changes', async () => {
+    const { run } = await startRun();
+    await t.http
+      .post(`/api/v1/test-nested/${mcpId}/describe-and-run/${run.id}/RUNNING`)
+      .set('X-User-ID', 'nina')
+      .send({ description: 'first' })
+      .expect(201);
+    // The nested transition is illegal now (RUNNING → RUNNING): the caller goes on.
+    await t.http
+      .post(`/api/v1/test-nested/${mcpId}/describe-and-run/${run.id}/RUNNING`)
+      .set('X-User-ID', 'nina')
+      .send({ description: 'second' })
+      .expect(201);
+
+    const defs = await entries(`entity_type = 'MCP_DEFINITION' AND action_type = 'UPDATE'`);
+    expect(defs.map((r) => [r.actor_id, r.details])).toEqual([
+      ['nina', { changes: { description: { from: '', to: 'first' } } }],
+      ['nina', { changes: { description: { from: 'first', to: 'second' } } }],
+    ]);
+    const moves = await entries(`entity_type = 'WORKFLOW_RUN' AND action_type = 'UPDATE'`);
+    expect(moves.map((r) => [r.actor_id, r.details, r.correlation_id])).toEqual([
+      ['nina', { status: 'RUNNING', previousStatus: 'PENDING' }, run.correlationId],
+    ]);
+    expect(moves[0].request_id).toBe(defs[0].request_id);
   });
 });

@@ -8,8 +8,9 @@ import type { AuditDetails } from './audit.types';
 import { AuditingService } from './auditing.service';
 import {
   auditedEntityTypes,
+  beginCapture,
+  endCapture,
   foldChanges,
-  startCapture,
   takeCaptured,
   type CapturedChange,
 } from './change-capture';
@@ -36,10 +37,14 @@ export class AuditedExecution {
     const audited = () =>
       this.txHost.withTransaction(async () => {
         const runner = this.txHost.tx.queryRunner;
-        if (runner) startCapture(runner);
-        const result = await code();
-        await this.write(options, { ...invocation, result }, takeCaptured(runner));
-        return result;
+        const outer = runner ? beginCapture(runner) : undefined;
+        try {
+          const result = await code();
+          await this.write(options, { ...invocation, result }, takeCaptured(runner));
+          return result;
+        } finally {
+          if (runner) endCapture(runner, outer);
+        }
       });
     if (this.cls.isActive()) return audited();
     return this.cls.run(() => {

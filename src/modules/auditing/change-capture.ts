@@ -43,9 +43,29 @@ export function auditedEntityType(target: unknown): string | undefined {
     : undefined;
 }
 
-/** Starts collecting changes for the transaction of `runner`. */
-export function startCapture(runner: QueryRunner): void {
+/**
+ * Starts collecting changes for one audited execution in the transaction of `runner`, and
+ * returns the collection of the enclosing one (audited code calling audited code shares the
+ * transaction). Pair with `endCapture`.
+ */
+export function beginCapture(runner: QueryRunner): CapturedChange[] | undefined {
+  const outer = runner.data?.[CHANGES] as CapturedChange[] | undefined;
   runner.data = { ...runner.data, [CHANGES]: [] };
+  return outer;
+}
+
+/**
+ * Restores the enclosing collection. Whatever the inner execution captured but did not write
+ * (it threw, and its caller went on) is handed to the enclosing one, so it is still audited.
+ */
+export function endCapture(runner: QueryRunner, outer: CapturedChange[] | undefined): void {
+  const inner = (runner.data?.[CHANGES] as CapturedChange[] | undefined) ?? [];
+  if (outer) {
+    outer.push(...inner);
+    runner.data = { ...runner.data, [CHANGES]: outer };
+  } else {
+    delete (runner.data as Record<string, unknown>)[CHANGES];
+  }
 }
 
 export function capture(runner: QueryRunner | undefined, change: CapturedChange): void {

@@ -54,10 +54,13 @@ export class WorkflowEngineService {
   @Audited(AUDIT_TRANSITION)
   async failTimedOut(runId: string, timeoutSeconds: number): Promise<Transition> {
     const run = await this.lock(runId);
-    const deadline = Date.now() - timeoutSeconds * 1000;
-    if (run.status !== 'RUNNING' || !run.startedAt || run.startedAt.getTime() > deadline) {
-      throw new ConflictError(`Run ${runId} has not timed out`);
-    }
+    // The database's clock decides, as it did when the sweep picked the run.
+    const [check]: { timedOut: boolean }[] = await this.txHost.tx.query(
+      `SELECT (status = 'RUNNING' AND started_at < now() - make_interval(secs => $2)) AS "timedOut"
+       FROM workflow_runs WHERE id = $1`,
+      [runId, timeoutSeconds],
+    );
+    if (!check?.timedOut) throw new ConflictError(`Run ${runId} has not timed out`);
     return this.apply(run, 'FAILED', `Timed out after ${timeoutSeconds} s in RUNNING`);
   }
 

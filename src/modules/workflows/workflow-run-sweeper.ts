@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
-import { DomainError } from '@/common/errors/domain-error';
+import { ConflictError, NotFoundError } from '@/common/errors/domain-error';
 import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
 import { WorkflowEngineService } from './workflow-engine.service';
@@ -63,8 +63,13 @@ export class WorkflowRunSweeper implements OnApplicationBootstrap, OnApplication
           await this.engine.failTimedOut(id, this.timeoutSeconds);
           failed++;
         } catch (error) {
-          // Another instance (or a caller) moved it first: nothing to do.
-          if (!(error instanceof DomainError)) throw error;
+          // Another instance (or a caller) moved it first: nothing to do. Anything else is
+          // logged, and the sweep goes on with the next run.
+          if (error instanceof ConflictError || error instanceof NotFoundError) continue;
+          this.logger.error(
+            { err: serializeError(error), runId: id },
+            'Could not time out a workflow run',
+          );
         }
       }
     } catch (error) {
