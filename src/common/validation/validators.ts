@@ -1,4 +1,5 @@
-import { ValidateBy, type ValidationOptions } from 'class-validator';
+import { Matches, ValidateBy, type ValidationOptions } from 'class-validator';
+import { InvalidInputError } from '@/common/errors/domain-error';
 
 /** A plain object whose keys match `keyPattern` and whose values are strings. */
 export function IsStringRecord(
@@ -56,3 +57,24 @@ export const SEMVER =
 
 /** Lower-case only, as the API returns them: one entity keeps one id in the audit trail. */
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Names of registry resources (MCP definitions, workflows): unique, URL- and shell-safe. */
+export const RESOURCE_NAME = /^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$/;
+
+export function IsResourceName(): PropertyDecorator {
+  return Matches(RESOURCE_NAME, {
+    message:
+      'name must be 1-100 characters of a-z, 0-9, ".", "_", "-", starting and ending with a letter or digit',
+  });
+}
+
+/**
+ * PATCH bodies: a field is either left out or given a value. `@IsOptional` lets `null`
+ * through, and a null would reach a NOT NULL column as a 500; refuse it here as a 400.
+ */
+export function rejectNullFields(dto: object): void {
+  const nulls = Object.entries(dto)
+    .filter(([, v]) => v === null)
+    .map(([k]) => k);
+  if (nulls.length > 0) throw new InvalidInputError(`${nulls.join(', ')} must not be null`);
+}

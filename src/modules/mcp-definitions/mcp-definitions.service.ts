@@ -11,7 +11,8 @@ import type { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
 import { McpDefinition } from './entities/mcp-definition.entity';
 import { McpVersion } from './entities/mcp-version.entity';
 import type { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { UUID } from '@/common/validation/validators';
+import { rejectNullFields, UUID } from '@/common/validation/validators';
+import { newestFirstPage } from '@/common/pagination/keyset';
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
   const driverError =
@@ -83,10 +84,7 @@ export class McpDefinitionsService {
    * PATCHes serialize and each audit entry's `from` is the previous entry's `to`.
    */
   async update(id: string, dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
-    const nulls = Object.entries(dto)
-      .filter(([, v]) => v === null)
-      .map(([k]) => k);
-    if (nulls.length > 0) throw new InvalidInputError(`${nulls.join(', ')} must not be null`);
+    rejectNullFields(dto);
     const definition = await this.findOne(id, true);
     const next = { ...definition, ...stripUndefined(dto) };
     if (dto.transport !== undefined && dto.transport !== definition.transport) {
@@ -154,20 +152,8 @@ export class McpDefinitionsService {
     await this.findOne(definitionId);
     const qb = this.versions
       .createQueryBuilder('v')
-      .where('v.mcpDefinitionId = :definitionId', { definitionId })
-      .orderBy('v.createdAt', 'DESC')
-      .addOrderBy('v.id', 'DESC')
-      .limit(query.limit + 1);
-    if (query.cursor) {
-      const [createdAt, id] = decodeCursor(query.cursor, ['string', 'string']);
-      if (Number.isNaN(Date.parse(String(createdAt))) || !UUID.test(String(id)))
-        decodeCursor('', ['string']);
-      qb.andWhere('(v.createdAt, v.id) < (:createdAt, :id)', { createdAt, id });
-    }
-    return toPage(await qb.getMany(), query.limit, (last) => [
-      last.createdAt.toISOString(),
-      last.id,
-    ]);
+      .where('v.mcpDefinitionId = :definitionId', { definitionId });
+    return newestFirstPage(qb, 'v', query);
   }
 
   async findVersion(definitionId: string, version: string): Promise<McpVersion> {

@@ -7,7 +7,8 @@ import type { RequestContext } from '@/common/context/request-context';
 import { ConflictError, InvalidInputError, NotFoundError } from '@/common/errors/domain-error';
 import { decodeCursor, toPage, type Page } from '@/common/pagination/cursor';
 import type { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { UUID } from '@/common/validation/validators';
+import { rejectNullFields, UUID } from '@/common/validation/validators';
+import { newestFirstPage } from '@/common/pagination/keyset';
 import type {
   CreateWorkflowDto,
   ListRunsDto,
@@ -69,10 +70,7 @@ export class WorkflowsService {
 
   /** Locks the row first: concurrent updates serialize and their diffs chain. */
   async update(id: string, dto: UpdateWorkflowDto): Promise<WorkflowDefinition> {
-    const nulls = Object.entries(dto)
-      .filter(([, v]) => v === null)
-      .map(([k]) => k);
-    if (nulls.length > 0) throw new InvalidInputError(`${nulls.join(', ')} must not be null`);
+    rejectNullFields(dto);
     const workflow = await this.findOne(id, true);
     if (dto.steps) await this.checkSteps(dto.steps);
     if (dto.name !== undefined) workflow.name = dto.name;
@@ -114,21 +112,9 @@ export class WorkflowsService {
     await this.findOne(workflowId);
     const qb = this.runs
       .createQueryBuilder('r')
-      .where('r.workflowDefinitionId = :workflowId', { workflowId })
-      .orderBy('r.createdAt', 'DESC')
-      .addOrderBy('r.id', 'DESC')
-      .limit(query.limit + 1);
+      .where('r.workflowDefinitionId = :workflowId', { workflowId });
     if (query.status) qb.andWhere('r.status = :status', { status: query.status });
-    if (query.cursor) {
-      const [createdAt, id] = decodeCursor(query.cursor, ['string', 'string']);
-      if (Number.isNaN(Date.parse(String(createdAt))) || !UUID.test(String(id)))
-        decodeCursor('', ['string']);
-      qb.andWhere('(r.createdAt, r.id) < (:createdAt, :id)', { createdAt, id });
-    }
-    return toPage(await qb.getMany(), query.limit, (last) => [
-      last.createdAt.toISOString(),
-      last.id,
-    ]);
+    return newestFirstPage(qb, 'r', query);
   }
 
   /** Every step must name an existing MCP definition. */

@@ -11,10 +11,9 @@ import {
   MaxLength,
   ValidateBy,
 } from 'class-validator';
-import { IsStringRecord } from '@/common/validation/validators';
+import { IsResourceName, IsStringRecord } from '@/common/validation/validators';
 import { TRANSPORTS, type Transport } from '../entities/mcp-definition.entity';
 
-export const NAME_PATTERN = /^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$/;
 export const TAG_PATTERN = /^[a-z0-9][a-z0-9._-]{0,49}$/;
 export const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -63,10 +62,7 @@ export class CreateMcpDefinitionDto {
     example: 'filesystem',
     description: 'Unique; 1–100 of a-z 0-9 . _ -, starting and ending alphanumeric',
   })
-  @Matches(NAME_PATTERN, {
-    message:
-      'name must be 1-100 characters of a-z, 0-9, ".", "_", "-", starting and ending with a letter or digit',
-  })
+  @IsResourceName()
   name: string;
 
   @ApiPropertyOptional({ maxLength: 2000, default: '' })

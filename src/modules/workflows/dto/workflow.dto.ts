@@ -13,10 +13,8 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { IsJsonObject } from '@/common/validation/validators';
+import { IsJsonObject, IsResourceName } from '@/common/validation/validators';
 import { RUN_STATUSES, type RunStatus } from '../entities/workflow-run.entity';
-
-const NAME = /^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$/;
 
 export class WorkflowStepDto {
   @ApiProperty({ example: 'read-config' })
@@ -45,10 +43,7 @@ export class CreateWorkflowDto {
     example: 'nightly-report',
     description: 'Unique; same rules as MCP definition names',
   })
-  @Matches(NAME, {
-    message:
-      'name must be 1-100 characters of a-z, 0-9, ".", "_", "-", starting and ending with a letter or digit',
-  })
+  @IsResourceName()
   name: string;
 
   @ApiPropertyOptional({ maxLength: 2000, default: '' })
