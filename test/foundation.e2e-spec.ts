@@ -1,4 +1,5 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { DataSource } from 'typeorm';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
 @Controller('test-echo')
@@ -27,6 +28,11 @@ describe('Foundation (e2e)', () => {
     const { rows } = await t.db.query<{ n: string }>('SELECT count(*) AS n FROM migrations');
     expect(Number(rows[0].n)).toBeGreaterThanOrEqual(0);
     await expect(t.db.query('SELECT 1 FROM migrations')).resolves.toBeDefined();
+  });
+
+  it('has entities that match the migrated schema (migration:generate would write nothing)', async () => {
+    const pending = await t.app.get(DataSource).driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
   });
 
   it('echoes a given X-Request-ID and correlation id', async () => {

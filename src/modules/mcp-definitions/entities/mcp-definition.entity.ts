@@ -1,8 +1,11 @@
 import {
+  Check,
   Column,
   CreateDateColumn,
   Entity,
+  Index,
   PrimaryGeneratedColumn,
+  Unique,
   UpdateDateColumn,
 } from 'typeorm';
 import { AuditedEntity } from '@/modules/auditing/change-capture';
@@ -13,6 +16,14 @@ export type Transport = (typeof TRANSPORTS)[number];
 /** An MCP server: how to reach it. Its published versions are `McpVersion`s. */
 @AuditedEntity('MCP_DEFINITION')
 @Entity({ name: 'mcp_definitions' })
+// Mirrors the migration (names included) so `migration:generate` sees no difference.
+@Unique('mcp_definitions_name_key', ['name'])
+@Index('mcp_definitions_name_prefix_idx', ['name'])
+@Index('mcp_definitions_tags_idx', ['tags'], { type: 'gin' })
+@Index('mcp_definitions_transport_idx', ['transport', 'name'])
+@Check('mcp_definitions_transport_check', `transport IN ('stdio', 'sse', 'streamable-http')`)
+@Check('mcp_definitions_check', `(transport = 'stdio') = (command IS NOT NULL)`)
+@Check('mcp_definitions_check1', `(transport = 'stdio') = (url IS NULL)`)
 export class McpDefinition {
   @PrimaryGeneratedColumn('uuid')
   id: string;

@@ -1,8 +1,10 @@
 import {
+  Check,
   Column,
   CreateDateColumn,
   Entity,
   PrimaryGeneratedColumn,
+  Unique,
   UpdateDateColumn,
 } from 'typeorm';
 import { AuditedEntity } from '@/modules/auditing/change-capture';
@@ -16,6 +18,9 @@ export interface WorkflowStep {
 
 @AuditedEntity('WORKFLOW_DEFINITION')
 @Entity({ name: 'workflow_definitions' })
+// Mirrors the migration (names included) so `migration:generate` sees no difference.
+@Unique('workflow_definitions_name_key', ['name'])
+@Check('workflow_definitions_steps_check', `jsonb_typeof(steps) = 'array'`)
 export class WorkflowDefinition {
   @PrimaryGeneratedColumn('uuid')
   id: string;
