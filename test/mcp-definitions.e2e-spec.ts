@@ -416,6 +416,12 @@ describe('MCP definitions (e2e)', () => {
         '/api/v1/mcp-definitions/{id}/versions/{version}',
         '/api/v1/action-logs',
         '/api/v1/action-logs/{id}',
+        '/api/v1/workflows',
+        '/api/v1/workflows/{id}',
+        '/api/v1/workflows/{id}/runs',
+        '/api/v1/workflow-runs/{id}',
+        '/api/v1/workflow-runs/{id}/status',
+        '/api/v1/workflow-runs/{id}/cancel',
       ]),
     );
     expect(Object.keys(paths['/api/v1/mcp-definitions'].post.responses).sort()).toEqual([
@@ -439,6 +445,16 @@ describe('MCP definitions (e2e)', () => {
       ['args', 'command', 'description', 'env', 'name', 'tags', 'transport', 'url'].sort(),
     );
     expect(create.properties.transport.enum).toEqual(['stdio', 'sse', 'streamable-http']);
+    expect(doc.components.schemas.ChangeRunStatusDto.properties.status.enum).toEqual([
+      'PENDING',
+      'RUNNING',
+      'SUCCEEDED',
+      'FAILED',
+      'CANCELLED',
+    ]);
+    expect(
+      Object.keys(paths['/api/v1/workflow-runs/{id}/status']!.patch!.responses).sort(),
+    ).toEqual(['200', '400', '404', '409']);
     expect(create.required).toEqual(expect.arrayContaining(['name', 'transport']));
     expect(Object.keys(doc.components.schemas.CreateMcpVersionDto.properties).sort()).toEqual([
       'changelog',

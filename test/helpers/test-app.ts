@@ -34,7 +34,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ? { url: options.databaseUrl, drop: () => Promise.resolve() }
     : await createTestDatabase();
   const savedEnv: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries({ LOG_LEVEL: 'warn', ...options.env })) {
+  // Quiet by default (tests provoke errors on purpose); TEST_LOG_LEVEL=debug to see everything.
+  const logLevel = process.env.TEST_LOG_LEVEL ?? 'fatal';
+  for (const [k, v] of Object.entries({ LOG_LEVEL: logLevel, ...options.env })) {
     savedEnv[k] = process.env[k];
     process.env[k] = v;
   }
