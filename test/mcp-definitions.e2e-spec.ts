@@ -452,9 +452,12 @@ describe('MCP definitions (e2e)', () => {
       'FAILED',
       'CANCELLED',
     ]);
-    expect(
-      Object.keys(paths['/api/v1/workflow-runs/{id}/status']!.patch!.responses).sort(),
-    ).toEqual(['200', '400', '404', '409']);
+    expect(Object.keys(paths['/api/v1/workflow-runs/{id}/status'].patch.responses).sort()).toEqual([
+      '200',
+      '400',
+      '404',
+      '409',
+    ]);
     expect(create.required).toEqual(expect.arrayContaining(['name', 'transport']));
     expect(Object.keys(doc.components.schemas.CreateMcpVersionDto.properties).sort()).toEqual([
       'changelog',
