@@ -55,6 +55,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     );
     await configureApp(app);
     const db = new Pool({ connectionString: database.url, max: 4 });
+    // An idle connection dropped by the server (e.g. when another app's teardown force-drops
+    // its database) is not a test failure; queries on a broken connection still fail loudly.
+    db.on('error', () => undefined);
     return {
       app,
       http: request.agent(app.getHttpServer()),
