@@ -352,6 +352,7 @@ describe('MCP definitions (e2e)', () => {
     try {
       await t.http
         .patch(`/api/v1/mcp-definitions/${body.id}`)
+        .set('X-Request-ID', 'req-failing-patch')
         .send({ env: { OPENAI_API_KEY: `${SECRET}-again` } })
         .expect(500);
     } finally {
@@ -373,7 +374,11 @@ describe('MCP definitions (e2e)', () => {
     expect(created.details.env).toEqual({ OPENAI_API_KEY: '[REDACTED]', PLAIN: '[REDACTED]' });
 
     const log = logLines.join('');
-    expect(log).toContain('injected'); // the failure was logged...
+    expect(log).toContain('injected'); // the failure was logged, as JSON, with its request id...
+    const failure = logLines
+      .map((line) => JSON.parse(line) as { msg?: string; requestId?: string; level?: number })
+      .find((entry) => entry.msg === 'injected');
+    expect(failure).toMatchObject({ level: 50, requestId: 'req-failing-patch' });
     expect(log).not.toContain('sk-live'); // ...without the secret
     expect(log).not.toContain('also-hidden-value');
     expect(log).not.toContain(NESTED_SECRET);
