@@ -8,6 +8,7 @@ import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
 import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
+import { PeriodicTask } from '@/common/periodic-task';
 import { AuditMetrics } from './audit-metrics';
 
 const BATCH = 500;
@@ -47,28 +48,26 @@ export interface AuditBacklog {
 @Injectable()
 export class AuditOutboxService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(AuditOutboxService.name);
-  private readonly intervalMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private readonly task: PeriodicTask<number>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly metrics: AuditMetrics,
     config: ConfigService<Env, true>,
   ) {
-    this.intervalMs = config.get('AUDIT_RETRY_INTERVAL_MS', { infer: true });
+    this.task = new PeriodicTask(
+      () => this.drainOnce(),
+      config.get('AUDIT_RETRY_INTERVAL_MS', { infer: true }),
+    );
   }
 
   onApplicationBootstrap(): void {
     // Entries left pending by a previous process are retried right away, then periodically.
-    void this.drain();
-    this.timer = setInterval(() => void this.drain(), this.intervalMs);
-    this.timer.unref();
+    this.task.start({ runNow: true });
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   /**
@@ -76,13 +75,12 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
    * one run. Entries that still fail stay pending with their attempt count and last error.
    */
   drain(): Promise<number> {
-    this.running ??= this.drainOnce().finally(() => (this.running = undefined));
-    return this.running;
+    return this.task.run();
   }
 
   /** Resolves when the drain in progress (if any) has finished. */
-  async settled(): Promise<void> {
-    await this.running;
+  settled(): Promise<void> {
+    return this.task.settled();
   }
 
   private async drainOnce(): Promise<number> {

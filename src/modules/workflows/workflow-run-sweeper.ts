@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { ConflictError, NotFoundError } from '@/common/errors/domain-error';
 import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
+import { PeriodicTask } from '@/common/periodic-task';
 import { WorkflowEngineService } from './workflow-engine.service';
 
 /**
@@ -20,9 +21,7 @@ import { WorkflowEngineService } from './workflow-engine.service';
 export class WorkflowRunSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WorkflowRunSweeper.name);
   private readonly timeoutSeconds: number;
-  private readonly intervalMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private readonly task: PeriodicTask<number>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -30,23 +29,23 @@ export class WorkflowRunSweeper implements OnApplicationBootstrap, OnApplication
     config: ConfigService<Env, true>,
   ) {
     this.timeoutSeconds = config.get('WORKFLOW_RUN_TIMEOUT_SECONDS', { infer: true });
-    this.intervalMs = config.get('WORKFLOW_SWEEP_INTERVAL_SECONDS', { infer: true }) * 1000;
+    this.task = new PeriodicTask(
+      () => this.sweepOnce(),
+      config.get('WORKFLOW_SWEEP_INTERVAL_SECONDS', { infer: true }) * 1000,
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.sweep(), this.intervalMs);
-    this.timer.unref();
+    this.task.start();
   }
 
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  onApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   /** One pass; returns how many runs it failed. Overlapping calls share one pass. */
   sweep(): Promise<number> {
-    this.running ??= this.sweepOnce().finally(() => (this.running = undefined));
-    return this.running;
+    return this.task.run();
   }
 
   private async sweepOnce(): Promise<number> {
