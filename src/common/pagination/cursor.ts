@@ -14,6 +14,10 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
+export function invalidCursor(): never {
+  throw new BadRequestException('cursor is not valid (use the nextCursor of a previous page)');
+}
+
 export function decodeCursor(
   cursor: string,
   shape: readonly ('string' | 'number')[],
@@ -30,7 +34,7 @@ export function decodeCursor(
   } catch {
     /* fall through */
   }
-  throw new BadRequestException('cursor is not valid (use the nextCursor of a previous page)');
+  return invalidCursor();
 }
 
 /** Builds a page from `limit + 1` fetched rows. */

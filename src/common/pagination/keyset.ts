@@ -1,6 +1,6 @@
 import { SelectQueryBuilder, type ObjectLiteral } from 'typeorm';
 import { UUID } from '@/common/validation/validators';
-import { decodeCursor, toPage, type Page } from './cursor';
+import { decodeCursor, invalidCursor, toPage, type Page } from './cursor';
 import type { PageQueryDto } from './page-query.dto';
 
 /**
@@ -18,7 +18,7 @@ export async function newestFirstPage<T extends ObjectLiteral & { createdAt: Dat
   if (query.cursor) {
     const [createdAt, id] = decodeCursor(query.cursor, ['string', 'string']);
     if (Number.isNaN(Date.parse(String(createdAt))) || !UUID.test(String(id))) {
-      decodeCursor('', ['string']);
+      invalidCursor();
     }
     qb.andWhere(`(${alias}.createdAt, ${alias}.id) < (:createdAt, :id)`, { createdAt, id });
   }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { NotFoundError } from '@/common/errors/domain-error';
-import { decodeCursor, toPage, type Page } from '@/common/pagination/cursor';
+import { decodeCursor, invalidCursor, toPage, type Page } from '@/common/pagination/cursor';
 import type { ActionLogEntry } from './audit.types';
 import { SELECT_ENTRY } from './auditing.service';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
@@ -46,7 +46,7 @@ export class ActionLogQueryService {
     if (query.cursor) {
       const [ts, id] = decodeCursor(query.cursor, ['string', 'string']);
       if (!isBigint(String(id)) || !ISO_TIMESTAMP.test(String(ts))) {
-        decodeCursor('', ['string']);
+        invalidCursor();
       }
       where.push(`("timestamp", id) < (${param(ts)}::timestamptz, ${param(id)}::bigint)`);
     }

@@ -134,7 +134,7 @@ export class AuditingService {
         return typeof where === 'string' && where.includes('audit_write');
       },
     });
-    if (!queued) await this.record(input, context);
+    if (!queued) await this.writeNow(eventId, entry, context);
   }
 
   /** The lean write path (no read-back). */
@@ -142,8 +142,14 @@ export class AuditingService {
     input: ActionLogInput,
     context: ActionLogContext = this.currentContext(),
   ): Promise<AuditWriteOutcome> {
-    const entry = this.validate(input);
-    const eventId = randomUUID();
+    return this.writeNow(randomUUID(), this.validate(input), context);
+  }
+
+  private async writeNow(
+    eventId: string,
+    entry: ValidEntry,
+    context: ActionLogContext,
+  ): Promise<AuditWriteOutcome> {
     let error: string | null;
     try {
       const rows = await this.execute(WRITE_SQL, this.values(eventId, entry, context));

@@ -31,23 +31,22 @@ export function isSecretKey(key: string): boolean {
  *   `--token=[REDACTED]`).
  */
 export function redact<T>(value: T): T {
-  return redactValue(value, false) as T;
+  return redactValue(value) as T;
 }
 
-function redactValue(value: unknown, allSecret: boolean): unknown {
-  if (Array.isArray(value)) return redactArgs(value.map((v) => redactValue(v, allSecret)));
+function redactValue(value: unknown): unknown {
+  if (Array.isArray(value)) return redactArgs(value.map((v) => redactValue(v)));
   if (value !== null && typeof value === 'object') {
     if (value instanceof Date) return value.toISOString();
     const out: Record<string, unknown> = {};
     for (const [rawKey, v] of Object.entries(value) as [string, unknown][]) {
       const key = wellFormed(rawKey);
-      if (allSecret || isSecretKey(key)) out[key] = v === null || v === undefined ? v : REDACTED;
+      if (isSecretKey(key)) out[key] = v === null || v === undefined ? v : REDACTED;
       else if (key.toLowerCase() === 'env') out[key] = redactEnv(v);
-      else out[key] = redactValue(v, false);
+      else out[key] = redactValue(v);
     }
     return out;
   }
-  if (allSecret) return REDACTED;
   return typeof value === 'string' ? redactString(wellFormed(value)) : value;
 }
 
