@@ -13,6 +13,8 @@ export default tseslint.config(
       'bench/results/**',
       '*.js',
       '*.mjs',
+      '*.cjs',
+      '.dependency-cruiser.cjs',
     ],
   },
   eslint.configs.recommended,

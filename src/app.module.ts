@@ -9,9 +9,9 @@ import { LoggingModule } from '@/common/logging/logging.module';
 import { validateEnv, type Env } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { AuditingModule } from '@/modules/auditing';
-import { HealthModule } from '@/modules/health/health.module';
-import { McpDefinitionsModule } from '@/modules/mcp-definitions/mcp-definitions.module';
-import { WorkflowsModule } from '@/modules/workflows/workflows.module';
+import { HealthModule } from '@/modules/health';
+import { McpDefinitionsModule } from '@/modules/mcp-definitions';
+import { WorkflowsModule } from '@/modules/workflows';
 
 export interface AppModuleOptions {
   /** Overrides DATABASE_URL (main.ts passes the embedded server's URL). */

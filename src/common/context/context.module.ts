@@ -4,9 +4,6 @@ import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ActorGuard } from '@/common/auth/actor.guard';
 import { ClsModule, type ClsService } from 'nestjs-cls';
-import { ClsPluginTransactional } from '@nestjs-cls/transactional';
-import { LeanTransactionalAdapterTypeOrm } from './lean-typeorm-adapter';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import {
   acceptId,
   correlationIdOf,
@@ -23,7 +20,8 @@ export function requestIdOf(req: RawRequest): string {
 }
 
 /**
- * Request context (nestjs-cls) and the per-request transaction (@nestjs-cls/transactional).
+ * Request context (nestjs-cls). The per-request transaction plugin is registered by the
+ * auditing module, whose one-round-trip write depends on its adapter.
  * The middleware runs before guards, interceptors and handlers of every route.
  */
 @Global()
@@ -49,13 +47,6 @@ export function requestIdOf(req: RawRequest): string {
           ctx.set('path', (req.originalUrl ?? req.url ?? '').split('?')[0]?.slice(0, 2048) ?? null);
         },
       },
-      plugins: [
-        new ClsPluginTransactional({
-          imports: [],
-          adapter: new LeanTransactionalAdapterTypeOrm({ dataSourceToken: getDataSourceToken() }),
-          enableTransactionProxy: false,
-        }),
-      ],
     }),
   ],
   providers: [{ provide: APP_GUARD, useClass: ActorGuard }],

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { AuditOutboxService } from './audit-outbox.service';
+import { AuditOutboxService } from './write/audit-outbox.service';
 
 /** `auditing` in GET /health: degraded while entries wait in the outbox. */
 @Injectable()

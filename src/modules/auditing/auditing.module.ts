@@ -1,29 +1,46 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
-import { ActionLogQueryService } from './action-log-query.service';
-import { ActionLogsController } from './action-logs.controller';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { ClsPluginTransactional } from '@nestjs-cls/transactional';
+import { ClsModule } from 'nestjs-cls';
 import { AuditHealthIndicator } from './audit.health';
-import { AuditInterceptor } from './audit.interceptor';
 import { AuditMetrics } from './audit-metrics';
-import { AuditOutboxService } from './audit-outbox.service';
-import { AuditSubscriber } from './audit.subscriber';
-import { AuditedExecution } from './audited-execution';
-import { AuditedMethodsExplorer } from './audited-methods.explorer';
+import { AuditedDeclarationsExplorer } from './audited-declarations.explorer';
 import { AuditingService } from './auditing.service';
+import { AuditSubscriber } from './capture/audit.subscriber';
 import { EntityTypeRegistry } from './entity-type.registry';
+import { ActionLogQueryService } from './query/action-log-query.service';
+import { ActionLogsController } from './query/action-logs.controller';
+import { AuditEntryWriter } from './write/audit-entry.writer';
+import { AuditInterceptor } from './write/audit.interceptor';
+import { AuditOutboxService } from './write/audit-outbox.service';
+import { AuditedExecution } from './write/audited-execution';
+import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapter';
 
 /**
- * The audit trail. Its public surface: `@Audited` (audited.decorator.ts), `AuditingService`,
- * `AuditHealthIndicator`. Global, so any feature module can declare `@Audited` handlers
- * without importing it.
+ * The audit trail. Its public surface is `index.ts`. Global, so any feature module can
+ * declare `@Audited` handlers without importing it. It also provides the per-request
+ * transaction (`TransactionHost`) every module writes through: its adapter is what lets the
+ * audit entry travel with the COMMIT.
  */
 @Global()
 @Module({
-  imports: [DiscoveryModule, TerminusModule],
+  imports: [
+    DiscoveryModule,
+    TerminusModule,
+    ClsModule.registerPlugins([
+      new ClsPluginTransactional({
+        imports: [],
+        adapter: new LeanTransactionalAdapterTypeOrm({ dataSourceToken: getDataSourceToken() }),
+        enableTransactionProxy: false,
+      }),
+    ]),
+  ],
   controllers: [ActionLogsController],
   providers: [
     AuditingService,
+    AuditEntryWriter,
     AuditMetrics,
     AuditOutboxService,
     ActionLogQueryService,
@@ -31,7 +48,7 @@ import { EntityTypeRegistry } from './entity-type.registry';
     AuditHealthIndicator,
     AuditSubscriber,
     AuditedExecution,
-    AuditedMethodsExplorer,
+    AuditedDeclarationsExplorer,
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
   ],
   exports: [AuditingService, AuditHealthIndicator, AuditOutboxService],

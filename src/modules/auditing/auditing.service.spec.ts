@@ -1,9 +1,10 @@
 import { createWidgetsTable, widgetsModuleMetadata } from '../../../test/fixtures/widgets';
 import { createTestApp, type TestApp } from '../../../test/helpers/test-app';
-import { ActionLogQueryService } from './action-log-query.service';
+import { ActionLogQueryService } from './query/action-log-query.service';
 import type { ActionLogInput } from './audit.types';
-import { AuditingService, AuditValidationError } from './auditing.service';
-import { REDACTED } from './redaction';
+import { AuditingService } from './auditing.service';
+import { AuditValidationError } from './write/audit-entry.validator';
+import { REDACTED } from './capture/redaction';
 
 /** The seed's suite (tests/core/test_auditing_service.py), on the real PostgreSQL. */
 describe(AuditingService.name, () => {

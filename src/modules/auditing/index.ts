@@ -1,8 +1,14 @@
+/**
+ * The auditing module's public face: the only file other modules import from.
+ * `@Audited` / `@AuditedEntity` to declare, `AuditingService` for system jobs and imports.
+ */
 export { Audited, type AuditContext, type AuditedOptions } from './audited.decorator';
-export { AuditingService, AuditValidationError } from './auditing.service';
+export { AuditedEntity, type ChangeSet } from './capture/change-capture';
+export { redact, REDACTED } from './capture/redaction';
+export { AuditingService } from './auditing.service';
+export { AuditValidationError } from './write/audit-entry.validator';
+export { AuditUnavailableError } from './write/audit-entry.writer';
 export { AuditHealthIndicator } from './audit.health';
-export { AuditOutboxService } from './audit-outbox.service';
+export { AuditOutboxService } from './write/audit-outbox.service';
 export * from './audit.types';
-export { redact, REDACTED } from './redaction';
 export { AuditingModule } from './auditing.module';
-export { AuditedEntity, type ChangeSet } from './change-capture';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { QueryFailedError, type Repository } from 'typeorm';
+import { In, QueryFailedError, type Repository } from 'typeorm';
 import { ConflictError, InvalidInputError, NotFoundError } from '@/common/errors/domain-error';
 import { decodeCursor, toPage, type Page } from '@/common/pagination/cursor';
 import { transportProblem, type CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
@@ -67,6 +67,23 @@ export class McpDefinitionsService {
       qb.andWhere('d.name > :after', { after });
     }
     return toPage(await qb.getMany(), query.limit, (last) => [last.name]);
+  }
+
+  /**
+   * Which of `ids` name no MCP definition (for other modules that refer to definitions, e.g.
+   * workflow steps). Read in the caller's transaction.
+   */
+  async missing(ids: readonly string[]): Promise<string[]> {
+    const wanted = [...new Set(ids.map((id) => id.toLowerCase()))];
+    const valid = wanted.filter((id) => UUID.test(id));
+    const found = new Set(
+      valid.length === 0
+        ? []
+        : (await this.definitions.find({ select: { id: true }, where: { id: In(valid) } })).map(
+            (d) => d.id,
+          ),
+    );
+    return wanted.filter((id) => !found.has(id));
   }
 
   async findOne(id: string, lock = false): Promise<McpDefinition> {

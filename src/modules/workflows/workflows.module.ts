@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { McpDefinitionsModule } from '@/modules/mcp-definitions';
 import { WorkflowEngineService } from './workflow-engine.service';
 import { WorkflowRunSweeper } from './workflow-run-sweeper';
 import { WorkflowRunsController } from './workflow-runs.controller';
@@ -7,6 +8,7 @@ import { WorkflowsService } from './workflows.service';
 
 /** Workflow definitions, runs and the engine. Audited through `@Audited` only. */
 @Module({
+  imports: [McpDefinitionsModule],
   controllers: [WorkflowsController, WorkflowRunsController],
   providers: [WorkflowsService, WorkflowEngineService, WorkflowRunSweeper],
 })

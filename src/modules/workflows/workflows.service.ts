@@ -4,6 +4,7 @@ import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adap
 import { ClsService } from 'nestjs-cls';
 import { QueryFailedError, type Repository } from 'typeorm';
 import type { RequestContext } from '@/common/context/request-context';
+import { McpDefinitionsService } from '@/modules/mcp-definitions';
 import { ConflictError, InvalidInputError, NotFoundError } from '@/common/errors/domain-error';
 import { decodeCursor, toPage, type Page } from '@/common/pagination/cursor';
 import type { PageQueryDto } from '@/common/pagination/page-query.dto';
@@ -25,6 +26,7 @@ export class WorkflowsService {
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly cls: ClsService<RequestContext>,
+    private readonly mcpDefinitions: McpDefinitionsService,
   ) {}
 
   private get definitions(): Repository<WorkflowDefinition> {
@@ -119,13 +121,7 @@ export class WorkflowsService {
 
   /** Every step must name an existing MCP definition. */
   private async checkSteps(steps: WorkflowStepDto[]): Promise<void> {
-    const ids = [...new Set(steps.map((s) => s.mcpDefinitionId.toLowerCase()))];
-    const rows: { id: string }[] = await this.txHost.tx.query(
-      `SELECT id::text AS id FROM mcp_definitions WHERE id = ANY($1::uuid[])`,
-      [ids],
-    );
-    const found = new Set(rows.map((r) => r.id));
-    const missing = ids.filter((id) => !found.has(id));
+    const missing = await this.mcpDefinitions.missing(steps.map((s) => s.mcpDefinitionId));
     if (missing.length > 0) {
       throw new InvalidInputError(
         `steps name MCP definitions that do not exist: ${missing.join(', ')}`,

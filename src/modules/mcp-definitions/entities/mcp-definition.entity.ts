@@ -8,7 +8,7 @@ import {
   Unique,
   UpdateDateColumn,
 } from 'typeorm';
-import { AuditedEntity } from '@/modules/auditing/change-capture';
+import { AuditedEntity } from '@/modules/auditing';
 
 export const TRANSPORTS = ['stdio', 'sse', 'streamable-http'] as const;
 export type Transport = (typeof TRANSPORTS)[number];

@@ -9,7 +9,7 @@ import {
   PrimaryGeneratedColumn,
   Unique,
 } from 'typeorm';
-import { AuditedEntity } from '@/modules/auditing/change-capture';
+import { AuditedEntity } from '@/modules/auditing';
 import { McpDefinition } from './mcp-definition.entity';
 
 /** An immutable published version of an MCP definition. */

@@ -7,7 +7,7 @@ import {
   Unique,
   UpdateDateColumn,
 } from 'typeorm';
-import { AuditedEntity } from '@/modules/auditing/change-capture';
+import { AuditedEntity } from '@/modules/auditing';
 
 export interface WorkflowStep {
   name: string;

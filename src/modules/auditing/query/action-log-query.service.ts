@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { NotFoundError } from '@/common/errors/domain-error';
 import { decodeCursor, invalidCursor, toPage, type Page } from '@/common/pagination/cursor';
-import type { ActionLogEntry } from './audit.types';
-import { SELECT_ENTRY } from './auditing.service';
+import type { ActionLogEntry } from '../audit.types';
+import { SELECT_ENTRY } from './action-log.projection';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
 const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;

@@ -6,7 +6,7 @@ import {
   ENTITY_TYPE_PATTERN,
   MAX_ENTITY_ID_LENGTH,
   type ActionType,
-} from '../audit.types';
+} from '@/modules/auditing/audit.types';
 
 export class QueryActionLogsDto extends PageQueryDto {
   @ApiPropertyOptional()

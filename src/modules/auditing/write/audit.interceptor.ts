@@ -7,7 +7,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { defer, lastValueFrom, type Observable } from 'rxjs';
-import { Audited } from './audited.decorator';
+import { Audited } from '../audited.decorator';
 import { AuditedExecution } from './audited-execution';
 
 /**

@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import type { ActionType } from './audit.types';
+import type { ActionType } from '../audit.types';
 
 const AUDITED_ENTITY = Symbol('auditedEntity');
 const CHANGES = 'mcp:auditChanges';

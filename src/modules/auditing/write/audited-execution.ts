@@ -3,9 +3,9 @@ import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { ClsService } from 'nestjs-cls';
 import { SYSTEM_ACTOR, type RequestContext } from '@/common/context/request-context';
-import type { AuditContext, AuditedOptions } from './audited.decorator';
-import type { AuditDetails } from './audit.types';
-import { AuditingService } from './auditing.service';
+import type { AuditContext, AuditedOptions } from '../audited.decorator';
+import type { ActionLogContext, ActionLogInput, AuditDetails } from '../audit.types';
+import { EntityTypeRegistry } from '../entity-type.registry';
 import {
   auditedEntityTypes,
   beginCapture,
@@ -13,7 +13,10 @@ import {
   foldChanges,
   takeCaptured,
   type CapturedChange,
-} from './change-capture';
+} from '../capture/change-capture';
+import { auditContextOf } from './audit-context';
+import { AuditEntryWriter } from './audit-entry.writer';
+import { validateEntry } from './audit-entry.validator';
 
 /** What the audited code was called with; the result is added once it has run. */
 export type AuditInvocation = Omit<AuditContext, 'result'>;
@@ -29,7 +32,8 @@ export type AuditInvocation = Omit<AuditContext, 'result'>;
 export class AuditedExecution {
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
-    private readonly auditing: AuditingService,
+    private readonly writer: AuditEntryWriter,
+    private readonly registry: EntityTypeRegistry,
     private readonly cls: ClsService<RequestContext>,
   ) {}
 
@@ -59,7 +63,7 @@ export class AuditedExecution {
     changes: CapturedChange[],
   ): Promise<void> {
     const actorId = this.cls.get('actorId') ?? SYSTEM_ACTOR;
-    const context = this.auditing.currentContext();
+    const context = auditContextOf(this.cls);
     const correlationId = options.correlationId?.(ctx);
     if (correlationId) context.correlationId = correlationId;
     const entityId = String(this.entityId(options, ctx));
@@ -67,7 +71,7 @@ export class AuditedExecution {
     const primary = captured.find(
       (c) => c.entityType === options.entity && c.entityId === entityId,
     );
-    await this.auditing.recordAtCommit(
+    await this.record(
       {
         actorId,
         actionType: options.action,
@@ -81,7 +85,7 @@ export class AuditedExecution {
     // definition) gets an entry of its own.
     for (const change of captured) {
       if (change === primary) continue;
-      await this.auditing.recordAtCommit(
+      await this.record(
         {
           actorId,
           actionType: change.action,
@@ -92,6 +96,10 @@ export class AuditedExecution {
         context,
       );
     }
+  }
+
+  private record(input: ActionLogInput, context: ActionLogContext): Promise<void> {
+    return this.writer.writeAtCommit(validateEntry(input, this.registry), context);
   }
 
   private entityId(options: AuditedOptions, ctx: AuditContext): string | number {

@@ -8,7 +8,7 @@ import {
 } from '@nestjs/swagger';
 import { OmitType } from '@nestjs/swagger';
 import type { Page } from '@/common/pagination/cursor';
-import type { ActionLogEntry } from './audit.types';
+import type { ActionLogEntry } from '../audit.types';
 import { ActionLogQueryService } from './action-log-query.service';
 import { ActionLogEntryDto, ActionLogPageDto } from './dto/action-log-entry.dto';
 import { QueryActionLogsDto } from './dto/query-action-logs.dto';

@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
 import { PeriodicTask } from '@/common/periodic-task';
-import { AuditMetrics } from './audit-metrics';
+import { AuditMetrics } from '../audit-metrics';
 
 const BATCH = 500;
 

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ACTION_TYPES, type ActionLogEntry, type ActionType } from '../audit.types';
+import { ACTION_TYPES, type ActionLogEntry, type ActionType } from '@/modules/auditing/audit.types';
 
 export class ActionLogEntryDto implements ActionLogEntry {
   @ApiProperty({ example: '1024', description: 'bigint, as a string' })

@@ -1,9 +1,33 @@
 import { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
-import type { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner.js';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
+/**
+ * The one-round-trip audit write, owned here. Two library behaviours are relied upon, and
+ * `lean-transaction-adapter.e2e-spec.ts` pins each, so an upgrade of TypeORM or nestjs-cls
+ * fails a test rather than production:
+ * - nestjs-cls/transactional calls the adapter's `wrapWithTransaction(options, fn, setClient)`
+ *   for every outer transaction, and `txHost.tx` is the manager given to `setClient`;
+ * - TypeORM's PostgresQueryRunner decides between BEGIN and SAVEPOINT by its
+ *   `transactionDepth` (so nested transactions inside ours use savepoints), and exposes the
+ *   pg client as `databaseConnection`.
+ */
+
+/** The pg client of a connected query runner, as far as this file uses it. */
 interface PgClient {
   query(text: string): Promise<{ rows: unknown[] } | { rows: unknown[] }[]>;
+}
+
+/** The transaction state TypeORM keeps in a query runner (`transactionDepth` is private). */
+interface RunnerTransactionState {
+  isTransactionActive: boolean;
+  transactionDepth: number;
+}
+
+/** What TypeORM's `startTransaction` / `commitTransaction` would have set. */
+function setTransactionState(runner: QueryRunner, open: boolean): void {
+  const state = runner as unknown as RunnerTransactionState;
+  state.isTransactionActive = open;
+  state.transactionDepth = open ? 1 : 0;
 }
 
 const BEFORE_COMMIT = 'mcp:beforeCommit';
@@ -22,12 +46,16 @@ export interface BeforeCommitStatement {
   raised(error: unknown): boolean;
 }
 
+function queueOf(runner: QueryRunner | undefined): BeforeCommitStatement[] | undefined {
+  return runner?.data?.[BEFORE_COMMIT] as BeforeCommitStatement[] | undefined;
+}
+
 /**
  * Queues `statement` to run with the COMMIT of the transaction `manager` belongs to. Returns
  * false when there is no such transaction (the caller should run the statement itself).
  */
 export function runBeforeCommit(manager: EntityManager, statement: BeforeCommitStatement): boolean {
-  const queue = manager.queryRunner?.data?.[BEFORE_COMMIT] as BeforeCommitStatement[] | undefined;
+  const queue = queueOf(manager.queryRunner);
   if (!queue) return false;
   queue.push(statement);
   return true;
@@ -53,13 +81,12 @@ export class LeanTransactionalAdapterTypeOrm extends TransactionalAdapterTypeOrm
         fn: () => Promise<unknown>,
         setClient,
       ): Promise<unknown> => {
-        const runner = dataSource.createQueryRunner() as PostgresQueryRunner;
+        const runner = dataSource.createQueryRunner();
         const client = (await runner.connect()) as PgClient;
         try {
           const isolation = options?.isolationLevel;
           await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation}` : 'BEGIN');
-          runner.isTransactionActive = true;
-          runner['transactionDepth'] = 1;
+          setTransactionState(runner, true);
           const queue: BeforeCommitStatement[] = [];
           runner.data = { ...runner.data, [BEFORE_COMMIT]: queue };
           setClient(runner.manager);
@@ -75,8 +102,7 @@ export class LeanTransactionalAdapterTypeOrm extends TransactionalAdapterTypeOrm
           await commit(client, queue);
           return result;
         } finally {
-          runner.isTransactionActive = false;
-          runner['transactionDepth'] = 0;
+          setTransactionState(runner, false);
           delete (runner.data as Record<string, unknown>)[BEFORE_COMMIT];
           await runner.release();
         }

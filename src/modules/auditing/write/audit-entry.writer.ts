@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { TransactionHost } from '@nestjs-cls/transactional';
+import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
+import { escapeLiteral } from 'pg';
+import { DomainError } from '@/common/errors/domain-error';
+import { serializeError } from '@/common/logging/logging.module';
+import type { Env } from '@/config/env';
+import type { ActionLogContext, AuditWriteOutcome } from '../audit.types';
+import { AuditMetrics } from '../audit-metrics';
+import type { ValidEntry } from './audit-entry.validator';
+import { runBeforeCommit } from './lean-transaction-adapter';
+
+/** Fail-closed mode, or the outbox failed too: the entry is not stored, the change rolls back. */
+export class AuditUnavailableError extends DomainError {
+  constructor(cause: unknown) {
+    super(
+      'The audit trail cannot be written right now; the change was not applied',
+      HttpStatus.SERVICE_UNAVAILABLE,
+    );
+    this.cause = cause;
+  }
+}
+
+/**
+ * SQLSTATEs `audit_write()` raises (see the AuditWriteErrorCodes migration): the entry was not
+ * stored under fail-closed (`AU001`), or neither the log nor the outbox could take it (`AU002`).
+ */
+const AUDIT_WRITE_FAILED = new Set(['AU001', 'AU002']);
+
+function raisedByAuditWrite(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && AUDIT_WRITE_FAILED.has(code);
+}
+
+interface PgConnection {
+  query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
+}
+
+const WRITE_SQL = `SELECT audit_write($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13) AS error`;
+
+type WriteValue = string | boolean | null;
+
+/**
+ * Stores validated entries through `audit_write()`, one round trip each: the INSERT runs in a
+ * savepoint and an entry that cannot be stored goes to `audit_outbox` in the same transaction
+ * (fail-open), or fails the transaction (fail-closed). Keeps the failure counters.
+ */
+@Injectable()
+export class AuditEntryWriter {
+  private readonly logger = new Logger('AuditingService');
+  private readonly failClosed: boolean;
+
+  constructor(
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly metrics: AuditMetrics,
+    config: ConfigService<Env, true>,
+  ) {
+    this.failClosed = config.get('AUDIT_FAILURE_POLICY', { infer: true }) === 'fail-closed';
+  }
+
+  /**
+   * Writes the entry as the transaction's last statement, in the same round trip as its
+   * COMMIT. Outside such a transaction, it is written right away.
+   */
+  async writeAtCommit(entry: ValidEntry, context: ActionLogContext): Promise<void> {
+    const eventId = randomUUID();
+    const values = this.values(eventId, entry, context);
+    const literal = (v: WriteValue): string =>
+      v === null ? 'NULL' : typeof v === 'boolean' ? String(v) : escapeLiteral(v);
+    const queued = runBeforeCommit(this.txHost.tx, {
+      sql: `SELECT audit_write(${values.map(literal).join(', ')}) AS error`,
+      onCommitted: (rows) =>
+        this.settle(
+          eventId,
+          entry,
+          context,
+          (rows[0] as { error: string | null } | undefined)?.error ?? null,
+        ),
+      onFailed: (cause) => this.unavailable(cause, eventId, context),
+      raised: raisedByAuditWrite,
+    });
+    if (!queued) await this.writeNow(entry, context, eventId);
+  }
+
+  /** Writes the entry now, in the current transaction if there is one. */
+  async writeNow(
+    entry: ValidEntry,
+    context: ActionLogContext,
+    eventId: string = randomUUID(),
+  ): Promise<AuditWriteOutcome> {
+    let error: string | null;
+    try {
+      const rows = await this.execute(WRITE_SQL, this.values(eventId, entry, context));
+      error = rows[0]?.error ?? null;
+    } catch (cause) {
+      throw raisedByAuditWrite(cause) ? this.unavailable(cause, eventId, context) : cause;
+    }
+    return this.settle(eventId, entry, context, error);
+  }
+
+  private values(eventId: string, entry: ValidEntry, context: ActionLogContext): WriteValue[] {
+    return [
+      eventId,
+      entry.actorId,
+      entry.actionType,
+      entry.entityType,
+      entry.entityId,
+      entry.details,
+      context.requestId,
+      context.correlationId,
+      context.ip,
+      context.userAgent,
+      context.method,
+      context.path,
+      this.failClosed,
+    ];
+  }
+
+  /** Fail-closed (re-raised by audit_write), or the outbox itself failed: nothing commits. */
+  private unavailable(
+    cause: unknown,
+    eventId: string,
+    context: ActionLogContext,
+  ): AuditUnavailableError {
+    this.metrics.failures++;
+    this.logger.error(
+      { err: serializeError(cause), requestId: context.requestId, eventId },
+      'Audit entry could not be written; the change is rolled back',
+    );
+    return new AuditUnavailableError(cause);
+  }
+
+  private settle(
+    eventId: string,
+    entry: ValidEntry,
+    context: ActionLogContext,
+    error: string | null,
+  ): AuditWriteOutcome {
+    if (error === null) return { eventId, stored: true };
+    this.metrics.failures++;
+    this.logger.error(
+      {
+        requestId: context.requestId,
+        eventId,
+        entityType: entry.entityType,
+        entityId: entry.entityId,
+        error,
+      },
+      'Audit entry insert failed; kept in the outbox and retried until stored',
+    );
+    return { eventId, stored: false, error };
+  }
+
+  /**
+   * Runs the write on the transaction's own connection as a named prepared statement (parsed
+   * and planned once per connection), bypassing TypeORM's per-query overhead. Outside a
+   * transaction it falls back to TypeORM.
+   */
+  private async execute(text: string, values: unknown[]): Promise<{ error: string | null }[]> {
+    const connection = (
+      this.txHost.tx.queryRunner as { databaseConnection?: PgConnection } | undefined
+    )?.databaseConnection;
+    if (!connection) return this.txHost.tx.query(text, values);
+    const result = await connection.query<{ error: string | null }>({
+      name: 'audit_write',
+      text,
+      values,
+    });
+    return result.rows;
+  }
+}

@@ -1,0 +1,2 @@
+/** Workflows' public face: the only file other modules import from. */
+export { WorkflowsModule } from './workflows.module';
