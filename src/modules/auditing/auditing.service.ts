@@ -188,7 +188,7 @@ export class AuditingService {
     eventId: string,
     context: ActionLogContext,
   ): AuditUnavailableError {
-    this.metrics.failures++;
+    this.metrics.failed('refused');
     this.logger.error(
       { err: serializeError(cause), requestId: context.requestId, eventId },
       'Audit entry could not be written; the change is rolled back',
@@ -202,8 +202,11 @@ export class AuditingService {
     context: ActionLogContext,
     error: string | null,
   ): AuditWriteOutcome {
-    if (error === null) return { eventId, stored: true };
-    this.metrics.failures++;
+    if (error === null) {
+      this.metrics.stored();
+      return { eventId, stored: true };
+    }
+    this.metrics.failed('pending');
     this.logger.error(
       {
         requestId: context.requestId,
