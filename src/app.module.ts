@@ -18,7 +18,11 @@ export interface AppModuleOptions {
   databaseUrl?: string;
   /** Where logs go (stdout by default). */
   logStream?: DestinationStream;
+  /** Entity classes beyond the `*.entity.ts` files under src (test fixtures). */
+  entities?: EntityClass[];
 }
+
+type EntityClass = new (...args: never[]) => object;
 
 @Module({})
 export class AppModule {
@@ -33,11 +37,13 @@ export class AppModule {
           useFactory: (config: ConfigService<Env, true>) => {
             const url = options.databaseUrl ?? config.get('DATABASE_URL', { infer: true });
             if (!url) throw new Error('No database: set DATABASE_URL or start through main.ts');
+            const base = dataSourceOptions({
+              url,
+              poolSize: config.get('DATABASE_POOL_SIZE', { infer: true }),
+            });
             return {
-              ...dataSourceOptions({
-                url,
-                poolSize: config.get('DATABASE_POOL_SIZE', { infer: true }),
-              }),
+              ...base,
+              entities: [...(base.entities as string[]), ...(options.entities ?? [])],
               migrationsRun: true,
             };
           },

@@ -31,8 +31,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  // A bad configuration or a database that cannot start: say why, in one line, and stop.
-  console.error(`Failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  // A bad configuration or a database that cannot start: say why, in one JSON line (the
+  // configuration may be what failed, so at the default level), and stop.
+  pino({ base: { context: 'Bootstrap' } }).fatal(
+    `Failed to start: ${error instanceof Error ? error.message : String(error)}`,
+  );
   void Lifecycle.current?.shutdown('startup failure').finally(() => process.exit(1));
   if (!Lifecycle.current) process.exit(1);
 });

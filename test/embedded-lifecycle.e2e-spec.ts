@@ -108,6 +108,10 @@ describe('Embedded PostgreSQL lifecycle (e2e, child processes)', () => {
     const bad = await startAppProcess(join(root, 'unused'), { PORT: 'eighty' });
     expect(bad.ready).toBe(false);
     expect((await bad.exited).code).toBe(1);
-    expect(bad.lines.join('\n')).toMatch(/PORT="eighty"/);
+    // Even the failure to start is a JSON log line.
+    const logged = bad.lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(logged).toContainEqual(
+      expect.objectContaining({ level: 60, msg: expect.stringMatching(/PORT="eighty"/) }),
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
+import { TypeOrmLogger } from './typeorm-logger';
 
 export interface DatabaseSettings {
   url: string;
@@ -22,8 +23,10 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     migrationsTableName: 'migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
-    // Failed queries surface through the exception filter (a logged 500) or their caller.
+    // Failed queries surface through the exception filter (a logged 500) or their caller;
+    // TypeORM's own warnings (e.g. a pool error during an outage) go to our JSON log.
     logging: ['warn', 'migration'],
+    logger: new TypeOrmLogger(),
     extra: {
       max: settings.poolSize ?? 10,
       application_name: settings.applicationName ?? 'mcp-backend',

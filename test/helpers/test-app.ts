@@ -43,7 +43,11 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   try {
     const moduleRef = await Test.createTestingModule({
       imports: [
-        AppModule.forRoot({ databaseUrl: database.url, logStream: options.logStream }),
+        AppModule.forRoot({
+          databaseUrl: database.url,
+          logStream: options.logStream,
+          entities: options.entities,
+        }),
         ...(options.metadata?.imports ?? []),
       ],
       controllers: options.metadata?.controllers ?? [],

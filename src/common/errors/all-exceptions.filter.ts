@@ -11,6 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { QueryFailedError } from 'typeorm';
 import type { RequestContext } from '@/common/context/request-context';
 import { serializeError } from '@/common/logging/logging.module';
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from './database-unavailable';
 import { DomainError } from './domain-error';
 
 export interface ErrorBody {
@@ -47,8 +48,9 @@ function reasonPhrase(status: number): string {
 
 /**
  * The one place errors become HTTP: Nest's `{ statusCode, message, error }` plus the
- * request id. Domain errors map to their status; unknown errors are logged (with the
- * request id, by the request-scoped logger) and answered as a bare 500.
+ * request id. Domain errors map to their status; a database that cannot be reached is a 503
+ * with `Retry-After`; unknown errors are logged (with the request id, by the request-scoped
+ * logger) and answered as a bare 500.
  */
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
@@ -70,6 +72,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
         exception instanceof Error ? exception.message : 'Unhandled error',
       );
     }
+    // Unavailable, not broken: the same request may succeed shortly.
+    if (body.statusCode === 503) void reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
     void reply.status(body.statusCode).send(body);
   }
 
@@ -113,6 +117,13 @@ export class AllExceptionsFilter implements ExceptionFilter {
           error: reasonPhrase(status),
         };
       }
+    }
+    if (isDatabaseUnavailable(exception)) {
+      return {
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        message: 'The database cannot be reached right now; retry shortly',
+        error: reasonPhrase(HttpStatus.SERVICE_UNAVAILABLE),
+      };
     }
     return {
       statusCode: HttpStatus.INTERNAL_SERVER_ERROR,

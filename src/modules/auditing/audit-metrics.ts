@@ -1,5 +1,11 @@
 import { Injectable } from '@nestjs/common';
 
+/**
+ * How the last audit write ended: `stored` in the log, kept `pending` in the outbox
+ * (fail-open), or `refused` (the entry could not be kept at all, so the change rolled back).
+ */
+export type AuditWriteState = 'stored' | 'pending' | 'refused';
+
 /** Process-wide counters of the audit trail (reset on restart, like Prometheus counters). */
 @Injectable()
 export class AuditMetrics {
@@ -7,4 +13,21 @@ export class AuditMetrics {
   failures = 0;
   /** Entries moved from the outbox into the log by the retrier. */
   recovered = 0;
+  /**
+   * The last write's outcome: what /health reports while writes are failing. A success (a
+   * write, the retrier moving entries, or its probe) puts it back to `stored`.
+   */
+  lastWrite: AuditWriteState = 'stored';
+  /** When a write last failed (ISO-8601), or null. */
+  lastFailureAt: string | null = null;
+
+  stored(): void {
+    this.lastWrite = 'stored';
+  }
+
+  failed(state: Exclude<AuditWriteState, 'stored'>): void {
+    this.failures++;
+    this.lastWrite = state;
+    this.lastFailureAt = new Date().toISOString();
+  }
 }

@@ -1,6 +1,14 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import {
+  HealthCheck,
+  HealthCheckService,
+  TypeOrmHealthIndicator,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+} from '@nestjs/terminus';
+import type { FastifyReply } from 'fastify';
+import { RETRY_AFTER_SECONDS } from '@/common/errors/database-unavailable';
 import { AuditHealthIndicator } from '@/modules/auditing';
 
 @ApiTags('health')
@@ -16,12 +24,41 @@ export class HealthController {
   @HealthCheck()
   @ApiOperation({
     summary:
-      'Liveness and readiness: the database, and the audit backlog (degraded while entries are pending)',
+      'Liveness and readiness: the database, and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down',
   })
-  check() {
-    return this.health.check([
-      () => this.db.pingCheck('database').withTimeout(1500),
-      () => this.auditing.check(),
-    ]);
+  async check(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
+    try {
+      return publicView(
+        await this.health.check([
+          () => this.db.pingCheck('database').withTimeout(1500),
+          () => this.auditing.check(),
+        ]),
+      );
+    } catch (error) {
+      // Terminus throws its report (`status: error`) as a 503: answer the report itself, so a
+      // probe sees which part is down. Terminus has logged it with its messages.
+      if (!(error instanceof ServiceUnavailableException)) throw error;
+      void reply.status(HttpStatus.SERVICE_UNAVAILABLE);
+      void reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+      return publicView(error.getResponse() as HealthCheckResult);
+    }
   }
+}
+
+/** States and counts only: an indicator's `message` (a driver error) can name internals. */
+function publicView(result: HealthCheckResult): HealthCheckResult {
+  const strip = <T extends Partial<HealthIndicatorResult> | undefined>(part: T): T =>
+    part &&
+    (Object.fromEntries(
+      Object.entries(part).map(([key, value]) => {
+        const { message: _message, ...rest } = value ?? { status: 'down' };
+        return [key, rest];
+      }),
+    ) as T);
+  return {
+    ...result,
+    info: strip(result.info),
+    error: strip(result.error),
+    details: strip(result.details),
+  };
 }

@@ -21,6 +21,28 @@ describe(redact.name, () => {
     expect(redact({ ENV: 'A=1' })).toEqual({ ENV: REDACTED });
   });
 
+  it('keeps the { from, to } shape of a secret field in an UPDATE diff', () => {
+    expect(
+      redact({
+        changes: {
+          apiToken: { from: 't-1', to: 't-2' },
+          password: { from: null, to: 'p' },
+          env: { from: { A: '1' }, to: { A: '2' } },
+          meta: { from: { secret: 's' }, to: { size: 2 } },
+          name: { from: 'a', to: 'b' },
+        },
+      }),
+    ).toEqual({
+      changes: {
+        apiToken: { from: REDACTED, to: REDACTED },
+        password: { from: null, to: REDACTED },
+        env: { from: REDACTED, to: REDACTED },
+        meta: { from: { secret: REDACTED }, to: { size: 2 } },
+        name: { from: 'a', to: 'b' },
+      },
+    });
+  });
+
   it('redacts URL passwords and secret query parameters inside strings', () => {
     expect(redact({ url: 'https://bob:hunter2@mcp.example.com/sse?api_key=sk-1&mode=ro' })).toEqual(
       {

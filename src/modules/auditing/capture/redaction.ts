@@ -25,6 +25,7 @@ export function isSecretKey(key: string): boolean {
  * A deep copy of `value` with every secret replaced by `"[REDACTED]"`:
  * - values under secret-looking keys (`password`, `apiKey`, `token`, … at any depth);
  * - every value of an `env` map (any case), or after `=` in an `env` list of `K=V` strings;
+ * - in an UPDATE's `changes`, both sides of a secret field's `{ from, to }` (the shape stays);
  * - the password of a URL (`https://user:[REDACTED]@host`) and secret-looking query
  *   parameters (`?api_key=[REDACTED]`) inside any string;
  * - in an argument list, the value after a secret-looking flag (`--api-key [REDACTED]`,
@@ -41,13 +42,49 @@ function redactValue(value: unknown): unknown {
     const out: Record<string, unknown> = {};
     for (const [rawKey, v] of Object.entries(value) as [string, unknown][]) {
       const key = wellFormed(rawKey);
-      if (isSecretKey(key)) out[key] = v === null || v === undefined ? v : REDACTED;
+      if (isSecretKey(key)) out[key] = mask(v);
       else if (key.toLowerCase() === 'env') out[key] = redactEnv(v);
+      else if (key === 'changes' && isChangeSet(v)) out[key] = redactChanges(v);
       else out[key] = redactValue(v);
     }
     return out;
   }
   return typeof value === 'string' ? redactString(wellFormed(value)) : value;
+}
+
+function mask(value: unknown): unknown {
+  return value === null || value === undefined ? value : REDACTED;
+}
+
+type Diff = { from: unknown; to: unknown };
+
+/** `{ field: { from, to }, … }`: an UPDATE's diff (see change-capture.ts). */
+function isChangeSet(value: unknown): value is Record<string, Diff> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  return Object.values(value as Record<string, unknown>).every(
+    (d) =>
+      d !== null &&
+      typeof d === 'object' &&
+      !Array.isArray(d) &&
+      Object.keys(d).every((k) => k === 'from' || k === 'to'),
+  );
+}
+
+/**
+ * In a diff the key is the field's name and the value its `{ from, to }`: a secret field
+ * (or `env`) keeps that shape with both sides masked, so every field's diff reads the same
+ * (`changes.apiToken.from`), and says that the secret changed, never what it was.
+ */
+function redactChanges(changes: Record<string, Diff>): Record<string, Diff> {
+  const out: Record<string, Diff> = {};
+  for (const [rawField, diff] of Object.entries(changes)) {
+    const field = wellFormed(rawField);
+    const secret = isSecretKey(field) || field.toLowerCase() === 'env';
+    out[field] = secret
+      ? { from: mask(diff.from), to: mask(diff.to) }
+      : { from: redactValue(diff.from), to: redactValue(diff.to) };
+  }
+  return out;
 }
 
 function redactEnv(env: unknown): unknown {

@@ -124,7 +124,7 @@ export class AuditEntryWriter {
     eventId: string,
     context: ActionLogContext,
   ): AuditUnavailableError {
-    this.metrics.failures++;
+    this.metrics.failed('refused');
     this.logger.error(
       { err: serializeError(cause), requestId: context.requestId, eventId },
       'Audit entry could not be written; the change is rolled back',
@@ -138,8 +138,11 @@ export class AuditEntryWriter {
     context: ActionLogContext,
     error: string | null,
   ): AuditWriteOutcome {
-    if (error === null) return { eventId, stored: true };
-    this.metrics.failures++;
+    if (error === null) {
+      this.metrics.stored();
+      return { eventId, stored: true };
+    }
+    this.metrics.failed('pending');
     this.logger.error(
       {
         requestId: context.requestId,

@@ -9,7 +9,7 @@ import { DataSource } from 'typeorm';
 import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
 import { PeriodicTask } from '@/common/periodic-task';
-import { AuditMetrics } from '../audit-metrics';
+import { AuditMetrics, type AuditWriteState } from '../audit-metrics';
 
 const BATCH = 500;
 
@@ -37,12 +37,26 @@ const MOVE_SQL = `
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id`;
 
+/** A harmless entry for `probe()`: rolled back, never stored. */
+const PROBE_SQL = `SELECT audit_write(gen_random_uuid(), 'system', 'READ', 'AUDIT_PROBE', 'probe',
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, true)`;
+
 export interface AuditBacklog {
   pending: number;
   failuresTotal: number;
   recoveredTotal: number;
   oldestPendingAt: string | null;
+  /** How the last write ended (`refused`: failing right now, changes roll back). */
+  lastWrite: AuditWriteState;
+  lastFailureAt: string | null;
+  /** Detail for admins only (see `backlog()`). */
   lastError: string | null;
+}
+
+interface RetryPass {
+  stored: number;
+  failing: number;
+  firstError: string | null;
 }
 
 @Injectable()
@@ -84,24 +98,35 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
   }
 
   private async drainOnce(): Promise<number> {
-    let stored = 0;
+    const pass: RetryPass = { stored: 0, failing: 0, firstError: null };
     try {
       for (;;) {
         const moved = await this.move(null);
-        stored += moved;
+        pass.stored += moved;
         if (moved < BATCH) break;
       }
     } catch (error) {
       // One bad entry must not hold back the others: go one by one.
-      stored += await this.moveOneByOne(error);
+      await this.moveOneByOne(error, pass);
     }
-    if (stored > 0) {
-      this.metrics.recovered += stored;
+    if (pass.stored > 0) {
+      this.metrics.recovered += pass.stored;
+      this.metrics.stored();
+    } else if (this.metrics.lastWrite !== 'stored') {
+      await this.probe();
+    }
+    // One line per pass, however many entries it went through.
+    if (pass.failing > 0) {
+      this.logger.warn(
+        { stored: pass.stored, stillFailing: pass.failing, firstError: pass.firstError },
+        `Audit outbox retry: ${pass.stored} stored, ${pass.failing} still failing; will try again`,
+      );
+    } else if (pass.stored > 0) {
       this.logger.log(
-        `Stored ${stored} pending audit entr${stored === 1 ? 'y' : 'ies'} from the outbox`,
+        `Stored ${pass.stored} pending audit entr${pass.stored === 1 ? 'y' : 'ies'} from the outbox`,
       );
     }
-    return stored;
+    return pass.stored;
   }
 
   private async move(eventId: string | null): Promise<number> {
@@ -109,8 +134,7 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
     return rows.length;
   }
 
-  private async moveOneByOne(batchError: unknown): Promise<number> {
-    let stored = 0;
+  private async moveOneByOne(batchError: unknown, pass: RetryPass): Promise<void> {
     let ids: { event_id: string }[];
     try {
       ids = await this.dataSource.query(
@@ -122,13 +146,15 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
         { err: serializeError(batchError) },
         'Audit outbox retry failed; will try again',
       );
-      return 0;
+      return;
     }
     for (const { event_id } of ids) {
       try {
-        stored += await this.move(event_id);
+        pass.stored += await this.move(event_id);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
+        pass.failing++;
+        pass.firstError ??= message;
         await this.dataSource
           .query(
             `UPDATE audit_outbox SET attempts = attempts + 1, last_error = $2, last_try_at = clock_timestamp()
@@ -136,15 +162,35 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
             [event_id, message],
           )
           .catch(() => undefined);
-        this.logger.warn(
-          { eventId: event_id, error: message },
-          'Pending audit entry still cannot be stored',
-        );
       }
     }
-    return stored;
   }
 
+  /**
+   * After writes failed, proves the log writable again without storing anything: an entry
+   * goes through `audit_write` (fail-closed, so any failure raises) in a transaction that is
+   * rolled back. Under fail-closed nothing reaches the outbox, so only this (or a request
+   * that succeeds) can tell that the log has recovered.
+   */
+  private async probe(): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await runner.query(PROBE_SQL);
+      this.metrics.stored();
+    } catch {
+      // Still failing: the state stays, the next pass probes again.
+    } finally {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      await runner.release().catch(() => undefined);
+    }
+  }
+
+  /**
+   * The detailed view, with the last error (which may name database internals such as
+   * constraints). Not public: /health shows the counts and states of `AuditHealthIndicator`;
+   * this is for an admin endpoint once identities and roles exist.
+   */
   async backlog(): Promise<AuditBacklog> {
     const rows: { pending: string; oldest: string | null; last_error: string | null }[] = await this
       .dataSource.query(`
@@ -158,6 +204,8 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
       failuresTotal: this.metrics.failures,
       recoveredTotal: this.metrics.recovered,
       oldestPendingAt: row?.oldest ?? null,
+      lastWrite: this.metrics.lastWrite,
+      lastFailureAt: this.metrics.lastFailureAt,
       lastError: row?.last_error ?? null,
     };
   }
