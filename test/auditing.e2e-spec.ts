@@ -1,4 +1,5 @@
 import { AuditOutboxService } from '@/modules/auditing';
+import { captureProbesModuleMetadata } from './fixtures/capture-probes';
 import { createWidgetsTable, widgetsModuleMetadata } from './fixtures/widgets';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
@@ -25,12 +26,21 @@ describe('Auditing (e2e)', () => {
 
   beforeAll(async () => {
     // The tests drive the outbox retrier themselves: its timer must not race them.
-    t = await createTestApp({ metadata: widgetsModuleMetadata, env: QUIET_RETRIER });
+    t = await createTestApp({
+      metadata: {
+        controllers: [
+          ...widgetsModuleMetadata.controllers,
+          ...captureProbesModuleMetadata.controllers,
+        ],
+        providers: [...widgetsModuleMetadata.providers, ...captureProbesModuleMetadata.providers],
+      },
+      env: QUIET_RETRIER,
+    });
     await createWidgetsTable(t.db);
   });
   beforeEach(async () => {
     await t.db.query(REMOVE_TRIGGER);
-    await t.truncate('action_log', 'audit_outbox', 'test_widgets');
+    await t.truncate('action_log', 'audit_outbox', 'test_widgets', 'mcp_definitions');
   });
   afterAll(() => t.close());
 
@@ -121,6 +131,43 @@ describe('Auditing (e2e)', () => {
     });
     expect(await count(t, 'test_widgets')).toBe(0);
     expect(await count(t, 'action_log')).toBe(0);
+  });
+
+  it('audits what an audited call saved before it threw, when its caller caught it and committed', async () => {
+    const res = await t.http
+      .post('/api/v1/test-capture/widget-despite-failure/probe-1')
+      .set('X-User-ID', 'dora')
+      .expect(201);
+
+    // The definition the inner call saved committed with the widget…
+    const { rows: defs } = await t.db.query(`SELECT id::text AS id, name FROM mcp_definitions`);
+    expect(defs).toEqual([{ id: expect.any(String), name: 'probe-1' }]);
+    // …so it is on record, next to the widget's own entry, under the same request.
+    const rows = await entries(t);
+    expect(rows.map((r) => [r.action_type, r.entity_type, r.entity_id, r.actor_id])).toEqual([
+      ['CREATE', 'TEST_WIDGET', String(res.body.id), 'dora'],
+      ['CREATE', 'MCP_DEFINITION', defs[0].id, 'dora'],
+    ]);
+    expect(rows[1].details).toMatchObject({ id: defs[0].id, name: 'probe-1' });
+    expect(rows[1].request_id).toBe(rows[0].request_id);
+  });
+
+  it('does not list a field set and set back within one request among the changes', async () => {
+    const def = await t.http
+      .post('/api/v1/mcp-definitions')
+      .send({ name: 'flip', transport: 'stdio', command: 'npx', description: 'as it was' })
+      .expect(201);
+    await t.truncate('action_log');
+
+    await t.http
+      .post(`/api/v1/test-capture/mcp/${def.body.id}/flip-description-and-tag`)
+      .expect(201);
+
+    const rows = await entries(t);
+    expect(rows.map((r) => [r.action_type, r.entity_type, r.entity_id])).toEqual([
+      ['UPDATE', 'MCP_DEFINITION', def.body.id],
+    ]);
+    expect(rows[0].details).toEqual({ changes: { tags: { from: [], to: ['flipped'] } } });
   });
 
   it('writes nothing for a request that fails validation', async () => {

@@ -1,5 +1,6 @@
 import { Body, Controller, Param, Post } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { ConflictError } from '@/common/errors/domain-error';
 import { Audited } from '@/modules/auditing';
 import { McpDefinitionsService } from '@/modules/mcp-definitions/mcp-definitions.service';
 import { WorkflowEngineService } from '@/modules/workflows/workflow-engine.service';
@@ -189,7 +190,7 @@ describe('Workflows (e2e)', () => {
     ).toEqual(['SUCCEEDED', 'RUNNING', 'PENDING']);
   });
 
-  it('rejects illegal transitions with 409 and writes no entry', async () => {
+  it('answers bad status changes with 400, an unknown run with 404, a finished one with 409; no entry', async () => {
     const { run } = await startRun();
     await t.http
       .patch(`/api/v1/workflow-runs/${run.id}/status`)
@@ -220,6 +221,87 @@ describe('Workflows (e2e)', () => {
     const rows = await entries(`entity_type = 'WORKFLOW_RUN'`);
     expect(rows.map((r) => r.details.status)).toEqual(['PENDING', 'CANCELLED']);
     expect(rows[1].details).toEqual({ status: 'CANCELLED', previousStatus: 'PENDING' });
+  });
+
+  describe('the run state machine, every (from, to) pair', () => {
+    type Status = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+    const STATUSES: Status[] = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
+    // The machine as the README draws it, written out here rather than imported, so that a
+    // change to the code's transition table shows up as a failing pair.
+    const LEGAL = new Set([
+      'PENDING→RUNNING',
+      'PENDING→CANCELLED',
+      'RUNNING→SUCCEEDED',
+      'RUNNING→FAILED',
+      'RUNNING→CANCELLED',
+    ]);
+    interface Move {
+      via: 'PATCH status' | 'POST cancel';
+      from: Status;
+      to: Status;
+    }
+    const MOVES = [
+      ...STATUSES.flatMap((from) =>
+        STATUSES.map((to): Move => ({ via: 'PATCH status', from, to })),
+      ),
+      ...STATUSES.map((from): Move => ({ via: 'POST cancel', from, to: 'CANCELLED' })),
+    ].map((m) => ({ ...m, legal: LEGAL.has(`${m.from}→${m.to}`) }));
+
+    /** A run in `status`, reached through the API as a user would. */
+    async function runIn(status: Status): Promise<string> {
+      const { run } = await startRun();
+      const move = (to: Status, error?: string) =>
+        t.http
+          .patch(`/api/v1/workflow-runs/${run.id}/status`)
+          .send({ status: to, error })
+          .expect(200);
+      if (status === 'CANCELLED') {
+        await t.http.post(`/api/v1/workflow-runs/${run.id}/cancel`).expect(200);
+      } else if (status !== 'PENDING') {
+        await move('RUNNING');
+        if (status === 'SUCCEEDED') await move('SUCCEEDED');
+        if (status === 'FAILED') await move('FAILED', 'setup');
+      }
+      return run.id as string;
+    }
+
+    const send = (via: Move['via'], id: string, to: Status) =>
+      via === 'POST cancel'
+        ? t.http.post(`/api/v1/workflow-runs/${id}/cancel`)
+        : t.http.patch(`/api/v1/workflow-runs/${id}/status`).send({ status: to });
+
+    const updates = (id: string) =>
+      entries(`entity_type = 'WORKFLOW_RUN' AND action_type = 'UPDATE' AND entity_id = $1`, [id]);
+
+    it.each(MOVES.filter((m) => m.legal))(
+      '$via moves a $from run to $to: 200 and exactly one entry { status, previousStatus }',
+      async ({ via, from, to }) => {
+        const id = await runIn(from);
+        const before = await updates(id);
+
+        const res = await send(via, id, to);
+
+        expect(res.status).toBe(200);
+        expect(res.body.status).toBe(to);
+        const added = (await updates(id)).slice(before.length);
+        expect(added.map((r) => r.details)).toEqual([{ status: to, previousStatus: from }]);
+      },
+    );
+
+    it.each(MOVES.filter((m) => !m.legal))(
+      '$via refuses to move a $from run to $to: 409, the run unchanged, no entry',
+      async ({ via, from, to }) => {
+        const id = await runIn(from);
+        const before = await updates(id);
+
+        const res = await send(via, id, to);
+
+        expect(res.status).toBe(409);
+        const run = await t.http.get(`/api/v1/workflow-runs/${id}`).expect(200);
+        expect(run.body.status).toBe(from);
+        expect(await updates(id)).toEqual(before);
+      },
+    );
   });
 
   it('records a failure with its error', async () => {
@@ -338,7 +420,84 @@ describe('Workflows (e2e)', () => {
     }
   });
 
-  it('lists a workflow runs newest first with a status filter and keyset pages', async () => {
+  it('fails a timed-out run on its own, within a few sweep intervals, without being asked', async () => {
+    const { run } = await startRun();
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'RUNNING' })
+      .expect(200);
+    // Setup only: it started two hours ago.
+    await t.db.query(
+      `UPDATE workflow_runs SET started_at = now() - interval '2 hours' WHERE id = $1`,
+      [run.id],
+    );
+    // An instance that sweeps every second; nobody calls sweep().
+    const other = await createTestApp({
+      databaseUrl: t.databaseUrl,
+      env: { WORKFLOW_RUN_TIMEOUT_SECONDS: '600', WORKFLOW_SWEEP_INTERVAL_SECONDS: '1' },
+    });
+    try {
+      let status = 'RUNNING';
+      for (let i = 0; i < 100 && status === 'RUNNING'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        status = (await t.http.get(`/api/v1/workflow-runs/${run.id}`).expect(200)).body.status;
+      }
+      expect(status).toBe('FAILED');
+    } finally {
+      await other.close();
+    }
+    const [entry] = (await entries(`entity_id = $1`, [run.id])).slice(-1);
+    expect(entry).toMatchObject({ actor_id: 'system', details: { status: 'FAILED' } });
+  });
+
+  it('leaves RUNNING a run older than the sweep interval but younger than the timeout', async () => {
+    // An instance whose interval (600 s) is shorter than its timeout (3600 s): only the timeout
+    // may fail a run. Its timer does not fire during the test.
+    const other = await createTestApp({
+      databaseUrl: t.databaseUrl,
+      env: { WORKFLOW_RUN_TIMEOUT_SECONDS: '3600', WORKFLOW_SWEEP_INTERVAL_SECONDS: '600' },
+    });
+    try {
+      const { run } = await startRun();
+      await t.http
+        .patch(`/api/v1/workflow-runs/${run.id}/status`)
+        .send({ status: 'RUNNING' })
+        .expect(200);
+      // Setup only: started 30 minutes ago (past the interval, well inside the timeout).
+      await t.db.query(
+        `UPDATE workflow_runs SET started_at = now() - interval '30 minutes' WHERE id = $1`,
+        [run.id],
+      );
+      const before = await entries(`entity_id = $1`, [run.id]);
+
+      expect(await other.app.get(WorkflowRunSweeper).sweep()).toBe(0);
+
+      const after = await t.http.get(`/api/v1/workflow-runs/${run.id}`).expect(200);
+      expect(after.body).toMatchObject({ status: 'RUNNING', error: null, finishedAt: null });
+      expect(await entries(`entity_id = $1`, [run.id])).toEqual(before);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses to time out a run that has not been RUNNING for the timeout: conflict, no entry', async () => {
+    const { run } = await startRun();
+    await t.http
+      .patch(`/api/v1/workflow-runs/${run.id}/status`)
+      .send({ status: 'RUNNING' })
+      .expect(200);
+    const before = await entries(`entity_id = $1`, [run.id]);
+
+    await expect(t.app.get(WorkflowEngineService).failTimedOut(run.id, 600)).rejects.toThrow(
+      ConflictError,
+    );
+
+    const after = await t.http.get(`/api/v1/workflow-runs/${run.id}`).expect(200);
+    expect(after.body).toMatchObject({ status: 'RUNNING', error: null, finishedAt: null });
+    expect(await entries(`entity_id = $1`, [run.id])).toEqual(before);
+  });
+
+  it("lists a workflow's runs newest first with a status filter and keyset pages", async () => {
     const { workflowId } = await startRun();
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
