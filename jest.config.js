@@ -24,7 +24,6 @@ const shared = {
   // once): the e2e specs need it, and so does src/modules/auditing/auditing.service.spec.ts.
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
-  testTimeout: 60_000,
 };
 
 /** @type {import('jest').Config} */
@@ -33,5 +32,7 @@ module.exports = {
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
     { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
+  // Run-wide options: Jest ignores these inside a project.
+  testTimeout: 60_000,
   maxWorkers: 2,
 };

@@ -27,10 +27,18 @@ export async function freePort(): Promise<number> {
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
 
+export interface StartOptions {
+  /** The process's working directory (where it looks for `.env`). */
+  cwd?: string;
+  /** Variables to leave out of the child's environment (after `env` is applied). */
+  unset?: string[];
+}
+
 /** Starts the app in embedded mode on `dataDir`; resolves once it says it is ready (or exits). */
 export async function startAppProcess(
   dataDir: string,
   env: Record<string, string> = {},
+  options: StartOptions = {},
 ): Promise<AppProcess & { ready: boolean }> {
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = {
@@ -43,7 +51,9 @@ export async function startAppProcess(
     ...env,
   };
   delete childEnv.DATABASE_URL;
+  for (const name of options.unset ?? []) delete childEnv[name];
   const child = spawn(process.execPath, [MAIN], {
+    cwd: options.cwd,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
