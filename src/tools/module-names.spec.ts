@@ -68,6 +68,18 @@ describe(registerInAppModule.name, () => {
     ]);
   });
 
+  it('places the import after a module import that spans several lines', () => {
+    const multiLine = source.replace(
+      `import { WorkflowsModule } from '@/modules/workflows/workflows.module';`,
+      `import {\n  WorkflowsModule,\n  WorkflowsService,\n} from '@/modules/workflows';`,
+    );
+    const out = registerInAppModule(multiLine, moduleNames('invoices')).split('\n');
+    expect(out.slice(5, 7)).toEqual([
+      `} from '@/modules/workflows';`,
+      `import { InvoicesModule } from '@/modules/invoices';`,
+    ]);
+  });
+
   it('refuses to register a module twice, or to guess', () => {
     const once = registerInAppModule(source, moduleNames('invoices'));
     expect(() => registerInAppModule(once, moduleNames('invoices'))).toThrow(/already/);

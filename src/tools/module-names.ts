@@ -75,7 +75,12 @@ export function registerInAppModule(source: string, names: ModuleNames): string 
     throw new Error(`app.module.ts already mentions ${moduleClass}`);
   }
   const lines = source.split('\n');
-  const lastImport = lines.findLastIndex((l) => /^import .* from '@\/modules\/[^']+';$/.test(l));
+  // After the last import from a module (its last line, if it spans several), else the last import.
+  const lastModuleImport = lines.findLastIndex((l) => /from '@\/modules\/[^']+';$/.test(l));
+  const lastImport =
+    lastModuleImport >= 0
+      ? lastModuleImport
+      : lines.findLastIndex((l) => /^import .* from '[^']+';$|^} from '[^']+';$/.test(l));
   const listStart = lines.findIndex((l) => /^\s*imports: \[\s*$/.test(l));
   const listEnd =
     listStart < 0 ? -1 : lines.findIndex((l, i) => i > listStart && /^\s*\],/.test(l));
