@@ -52,8 +52,4 @@ export default tseslint.config(
       'no-restricted-imports': 'off',
     },
   },
-  {
-    files: ['src/database/migration-cli.ts'],
-    rules: { 'no-restricted-imports': 'off' },
-  },
 );

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
+import { loadEnv } from './src/config/env';
 import { dataSourceOptions } from './src/database/data-source-options';
 
 /**
- * The DataSource the TypeORM CLI uses (`npx typeorm -d dist/ormconfig.js ...`, needs
- * DATABASE_URL). `npm run migration:*` uses this same DataSource and also provisions the
- * embedded PostgreSQL when DATABASE_URL is unset (src/database/migration-cli.ts).
+ * The DataSource of the plain TypeORM CLI (`npx typeorm -d dist/ormconfig.js ...`): DATABASE_URL
+ * from the environment or `.env`. `npm run migration:*` uses the same options and also
+ * provisions the embedded PostgreSQL when DATABASE_URL is unset (src/database/migration-cli.ts).
  */
-export default new DataSource(dataSourceOptions({ url: process.env.DATABASE_URL ?? '' }));
+export default new DataSource(dataSourceOptions({ url: loadEnv().DATABASE_URL ?? '' }));

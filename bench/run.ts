@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { loadEnv } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { startEmbeddedPostgres } from '@/database/embedded-postgres';
 import { BENCH_TABLE_SQL } from './bench.module';
@@ -104,7 +105,7 @@ async function fire(path: string, duration: number, measured?: Measured): Promis
 }
 
 async function main(): Promise<void> {
-  let serverUrl = process.env.DATABASE_URL;
+  let serverUrl = loadEnv().DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | undefined;
   let tempDir: string | undefined;
   if (!serverUrl) {

@@ -6,7 +6,7 @@ import type { DestinationStream } from 'pino';
 import { ContextModule } from '@/common/context/context.module';
 import { AllExceptionsFilter } from '@/common/errors/all-exceptions.filter';
 import { LoggingModule } from '@/common/logging/logging.module';
-import { validateEnv, type Env } from '@/config/env';
+import { loadEnv, type Env } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { AuditingModule } from '@/modules/auditing';
 import { HealthModule } from '@/modules/health';
@@ -20,6 +20,8 @@ export interface AppModuleOptions {
   logStream?: DestinationStream;
   /** Entity classes beyond the `*.entity.ts` files under src (test fixtures). */
   entities?: EntityClass[];
+  /** The configuration main.ts already loaded; by default `loadEnv()` (`.env` under process.env). */
+  config?: Env;
 }
 
 type EntityClass = new (...args: never[]) => object;
@@ -30,7 +32,13 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validateEnv }),
+        // ConfigModule reads no .env of its own: `loadEnv` is the one loader (real env wins).
+        ConfigModule.forRoot({
+          isGlobal: true,
+          cache: true,
+          ignoreEnvFile: true,
+          validate: (raw) => options.config ?? loadEnv({ env: raw }),
+        }),
         LoggingModule.forRoot(options.logStream),
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],

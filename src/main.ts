@@ -4,12 +4,12 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pino from 'pino';
 import { AppModule } from './app.module';
 import { configureApp, createAdapter } from './bootstrap';
-import { validateEnv } from './config/env';
+import { loadEnv } from './config/env';
 import { provisionDatabase } from './database/provision';
 import { Lifecycle } from './lifecycle';
 
 async function main(): Promise<void> {
-  const env = validateEnv(process.env);
+  const env = loadEnv();
   const log = pino({ level: env.LOG_LEVEL, base: { context: 'Bootstrap' } });
   // Signals are ours from the first moment: Nest closes first, then PostgreSQL.
   const lifecycle = new Lifecycle(env.SHUTDOWN_TIMEOUT_MS, log);
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   if (db.embedded) lifecycle.add('embedded PostgreSQL', (ms) => db.embedded!.stop(ms));
 
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot({ databaseUrl: db.url }),
+    AppModule.forRoot({ databaseUrl: db.url, config: env }),
     createAdapter(env.BODY_LIMIT_BYTES),
     { bufferLogs: true },
   );

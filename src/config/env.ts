@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsIn,
@@ -9,6 +11,7 @@ import {
   Min,
   validateSync,
 } from 'class-validator';
+import { parse } from 'dotenv';
 
 export const NODE_ENVS = ['development', 'production', 'test'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -112,4 +115,34 @@ export function validateEnv(raw: Record<string, unknown>): Env {
     throw new Error(`Invalid environment configuration:\n${lines.join('\n')}`);
   }
   return env;
+}
+
+export interface LoadEnvOptions {
+  /** Where to look for `.env` (default: the working directory). */
+  cwd?: string;
+  /** The real environment (default: `process.env`); its variables win over `.env`'s. */
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * The one source of configuration: `<cwd>/.env` (when present) under the real environment,
+ * validated once. main.ts, the migration CLI, `ormconfig.ts` and `AppModule`'s ConfigModule
+ * all read it through here, so a variable set in `.env` reaches every one of them.
+ *
+ * @example
+ * const env = loadEnv(); // PORT=8080 in .env, nothing exported → env.PORT === 8080
+ */
+export function loadEnv({ cwd = process.cwd(), env = process.env }: LoadEnvOptions = {}): Env {
+  return validateEnv({ ...readEnvFile(join(cwd, '.env')), ...env });
+}
+
+function readEnvFile(path: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new Error(`Cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  return parse(text);
 }

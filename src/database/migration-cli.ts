@@ -1,21 +1,25 @@
 import 'reflect-metadata';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import dataSource from '../../ormconfig';
-import { validateEnv } from '@/config/env';
+import { DataSource } from 'typeorm';
+import { loadEnv } from '@/config/env';
+import { formatTypeScript } from '@/tools/format';
+import { dataSourceOptions } from './data-source-options';
+import { nextMigrationName, renderMigration } from './migration-naming';
 import { provisionDatabase } from './provision';
 
 /**
- * `npm run migration:run|revert|generate [Name]` against DATABASE_URL or the embedded
- * PostgreSQL. `generate` diffs the entities against the migrated schema and writes
- * `src/database/migrations/<timestamp>-<Name>.ts`.
+ * `npm run migration:run|revert|generate [Name]` against DATABASE_URL (from the environment
+ * or `.env`) or the embedded PostgreSQL. `generate` diffs the entities against the migrated
+ * schema and writes `src/database/migrations/<timestamp>-<Name>.ts`, stamped after the newest
+ * migration and formatted with Prettier.
  */
 async function main(): Promise<void> {
   const [command, name] = process.argv.slice(2);
-  const env = validateEnv(process.env);
+  const env = loadEnv();
   const db = await provisionDatabase(env, (m) => console.error(m));
-  // ormconfig.ts is the one DataSource definition; point it at the provisioned server.
-  dataSource.setOptions({ url: db.url });
+  // The same options as the app and ormconfig.ts, on the provisioned server.
+  const dataSource = new DataSource(dataSourceOptions({ url: db.url }));
   try {
     await dataSource.initialize();
     switch (command) {
@@ -31,35 +35,24 @@ async function main(): Promise<void> {
         console.log('reverted the last migration');
         break;
       case 'generate': {
-        if (!name || !/^[A-Za-z][A-Za-z0-9]*$/.test(name))
+        const dir = join(process.cwd(), 'src', 'database', 'migrations');
+        const next = await nextMigrationName(dir, name ?? '').catch(() => {
           throw new Error('usage: migration:generate <PascalCaseName>');
+        });
         await dataSource.runMigrations({ transaction: 'each' });
         const sql = await dataSource.driver.createSchemaBuilder().log();
         if (sql.upQueries.length === 0) {
           console.log('no changes between the entities and the schema');
           break;
         }
-        const timestamp = Date.now();
-        const q = (s: string): string => '`' + s.replace(/`/g, '\\`') + '`';
-        const up = sql.upQueries.map((x) => `    await queryRunner.query(${q(x.query)});`);
-        const down = sql.downQueries
-          .reverse()
-          .map((x) => `    await queryRunner.query(${q(x.query)});`);
-        const file = join(
-          process.cwd(),
-          'src',
-          'database',
-          'migrations',
-          `${timestamp}-${name}.ts`,
+        const file = join(dir, next.fileName);
+        const source = renderMigration(
+          next.className,
+          sql.upQueries.map((x) => x.query),
+          sql.downQueries.reverse().map((x) => x.query),
         );
-        await mkdir(join(process.cwd(), 'src', 'database', 'migrations'), { recursive: true });
-        await writeFile(
-          file,
-          `import type { MigrationInterface, QueryRunner } from 'typeorm';\n\n` +
-            `export class ${name}${timestamp} implements MigrationInterface {\n` +
-            `  public async up(queryRunner: QueryRunner): Promise<void> {\n${up.join('\n')}\n  }\n\n` +
-            `  public async down(queryRunner: QueryRunner): Promise<void> {\n${down.join('\n')}\n  }\n}\n`,
-        );
+        await mkdir(dir, { recursive: true });
+        await writeFile(file, await formatTypeScript(source, file));
         console.log(`wrote ${file}`);
         break;
       }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 /** The built service (`dist/`, made by `npm test`'s pretest build) as a child process. */
@@ -27,10 +27,21 @@ export async function freePort(): Promise<number> {
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'src', 'main.js');
 
+export interface StartOptions {
+  /**
+   * The process's working directory, where it looks for `.env` (default: the data dir's parent,
+   * so a developer's own `.env` does not leak into the test).
+   */
+  cwd?: string;
+  /** Variables to leave out of the child's environment (after `env` is applied). */
+  unset?: string[];
+}
+
 /** Starts the app in embedded mode on `dataDir`; resolves once it says it is ready (or exits). */
 export async function startAppProcess(
   dataDir: string,
   env: Record<string, string> = {},
+  options: StartOptions = {},
 ): Promise<AppProcess & { ready: boolean }> {
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = {
@@ -43,7 +54,9 @@ export async function startAppProcess(
     ...env,
   };
   delete childEnv.DATABASE_URL;
+  for (const name of options.unset ?? []) delete childEnv[name];
   const child = spawn(process.execPath, [MAIN], {
+    cwd: options.cwd ?? dirname(dataDir),
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

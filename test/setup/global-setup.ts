@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
+import { loadEnv } from '../../src/config/env';
 import { dataSourceOptions } from '../../src/database/data-source-options';
 import {
   startEmbeddedPostgres,
@@ -14,11 +15,12 @@ declare global {
 }
 
 /**
- * DATABASE_URL set → tests use that server; unset → a throwaway embedded PostgreSQL.
+ * DATABASE_URL set (in the environment or `.env`) → tests use that server; unset → a throwaway
+ * embedded PostgreSQL.
  * Either way the run gets its own migrated template database.
  */
 export default async function globalSetup(): Promise<void> {
-  let serverUrl = process.env.DATABASE_URL;
+  let serverUrl = loadEnv().DATABASE_URL;
   if (!serverUrl) {
     const tempDir = await mkdtemp(join(tmpdir(), 'mcp-test-pg-'));
     const handle = await startEmbeddedPostgres({ dataDir: join(tempDir, 'data'), ephemeral: true });

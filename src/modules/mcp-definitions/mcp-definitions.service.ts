@@ -1,26 +1,25 @@
 import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
-import { In, QueryFailedError, type Repository } from 'typeorm';
-import { ConflictError, InvalidInputError, NotFoundError } from '@/common/errors/domain-error';
-import { decodeCursor, toPage, type Page } from '@/common/pagination/cursor';
+import { In, type Repository } from 'typeorm';
+import {
+  ascendingPage,
+  findOr404,
+  InvalidInputError,
+  newestFirstPage,
+  NotFoundError,
+  rejectNullFields,
+  saveOr409,
+  type Page,
+  type PageQueryDto,
+  UUID,
+} from '@/common';
 import { transportProblem, type CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
 import type { CreateMcpVersionDto } from './dto/create-mcp-version.dto';
 import type { ListMcpDefinitionsDto } from './dto/list-mcp-definitions.dto';
 import type { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
 import { McpDefinition } from './entities/mcp-definition.entity';
 import { McpVersion } from './entities/mcp-version.entity';
-import type { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { rejectNullFields, UUID } from '@/common/validation/validators';
-import { newestFirstPage } from '@/common/pagination/keyset';
-
-function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const driverError =
-    error instanceof QueryFailedError
-      ? (error.driverError as { code?: string; constraint?: string })
-      : undefined;
-  return driverError?.code === '23505' && driverError.constraint === constraint;
-}
 
 /**
  * The MCP registry. Every write goes through the request's transaction (`txHost.tx`) and uses
@@ -54,19 +53,12 @@ export class McpDefinitionsService {
 
   /** By name, the registry's natural order (keyset on the unique name). */
   async list(query: ListMcpDefinitionsDto): Promise<Page<McpDefinition>> {
-    const qb = this.definitions
-      .createQueryBuilder('d')
-      .orderBy('d.name', 'ASC')
-      .limit(query.limit + 1);
+    const qb = this.definitions.createQueryBuilder('d');
     if (query.name)
       qb.andWhere('d.name LIKE :prefix', { prefix: `${query.name.replace(/[\\%_]/g, '\\$&')}%` });
     if (query.tag) qb.andWhere('d.tags @> ARRAY[:tag]::text[]', { tag: query.tag });
     if (query.transport) qb.andWhere('d.transport = :transport', { transport: query.transport });
-    if (query.cursor) {
-      const [after] = decodeCursor(query.cursor, ['string']);
-      qb.andWhere('d.name > :after', { after });
-    }
-    return toPage(await qb.getMany(), query.limit, (last) => [last.name]);
+    return ascendingPage(qb, 'd', 'name', query);
   }
 
   /**
@@ -86,14 +78,8 @@ export class McpDefinitionsService {
     return wanted.filter((id) => !found.has(id));
   }
 
-  async findOne(id: string, lock = false): Promise<McpDefinition> {
-    if (!UUID.test(id)) throw new NotFoundError('MCP definition', id);
-    const found = await this.definitions.findOne({
-      where: { id },
-      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
-    });
-    if (!found) throw new NotFoundError('MCP definition', id);
-    return found;
+  findOne(id: string, lock = false): Promise<McpDefinition> {
+    return findOr404(this.definitions, id, 'MCP definition', { lock });
   }
 
   /**
@@ -118,15 +104,13 @@ export class McpDefinitionsService {
     return this.save(definition);
   }
 
-  private async save(definition: McpDefinition): Promise<McpDefinition> {
-    try {
-      return await this.definitions.save(definition);
-    } catch (error) {
-      if (isUniqueViolation(error, 'mcp_definitions_name_key')) {
-        throw new ConflictError(`An MCP definition named "${definition.name}" already exists`);
-      }
-      throw error;
-    }
+  private save(definition: McpDefinition): Promise<McpDefinition> {
+    return saveOr409(
+      this.definitions,
+      definition,
+      `An MCP definition named "${definition.name}" already exists`,
+      { constraint: 'mcp_definitions_name_key' },
+    );
   }
 
   /**
@@ -152,16 +136,12 @@ export class McpDefinitionsService {
       manifest: dto.manifest,
       changelog: dto.changelog ?? '',
     });
-    try {
-      return await this.versions.save(version);
-    } catch (error) {
-      if (isUniqueViolation(error, 'mcp_versions_definition_version_key')) {
-        throw new ConflictError(
-          `Version ${dto.version} of MCP definition ${definitionId} already exists`,
-        );
-      }
-      throw error;
-    }
+    return saveOr409(
+      this.versions,
+      version,
+      `Version ${dto.version} of MCP definition ${definitionId} already exists`,
+      { constraint: 'mcp_versions_definition_version_key' },
+    );
   }
 
   /** Newest first, keyset on (createdAt, id). */

@@ -2,14 +2,20 @@ import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { ClsService } from 'nestjs-cls';
-import { QueryFailedError, type Repository } from 'typeorm';
+import type { Repository } from 'typeorm';
 import type { RequestContext } from '@/common/context/request-context';
 import { McpDefinitionsService } from '@/modules/mcp-definitions';
-import { ConflictError, InvalidInputError, NotFoundError } from '@/common/errors/domain-error';
-import { decodeCursor, toPage, type Page } from '@/common/pagination/cursor';
-import type { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { rejectNullFields, UUID } from '@/common/validation/validators';
-import { newestFirstPage } from '@/common/pagination/keyset';
+import {
+  ascendingPage,
+  ConflictError,
+  findOr404,
+  InvalidInputError,
+  newestFirstPage,
+  rejectNullFields,
+  saveOr409,
+  type Page,
+  type PageQueryDto,
+} from '@/common';
 import type {
   CreateWorkflowDto,
   ListRunsDto,
@@ -48,26 +54,12 @@ export class WorkflowsService {
     );
   }
 
-  async list(query: PageQueryDto): Promise<Page<WorkflowDefinition>> {
-    const qb = this.definitions
-      .createQueryBuilder('w')
-      .orderBy('w.name', 'ASC')
-      .limit(query.limit + 1);
-    if (query.cursor) {
-      const [after] = decodeCursor(query.cursor, ['string']);
-      qb.where('w.name > :after', { after });
-    }
-    return toPage(await qb.getMany(), query.limit, (last) => [last.name]);
+  list(query: PageQueryDto): Promise<Page<WorkflowDefinition>> {
+    return ascendingPage(this.definitions.createQueryBuilder('w'), 'w', 'name', query);
   }
 
-  async findOne(id: string, lock = false): Promise<WorkflowDefinition> {
-    if (!UUID.test(id)) throw new NotFoundError('Workflow', id);
-    const found = await this.definitions.findOne({
-      where: { id },
-      ...(lock ? { lock: { mode: 'pessimistic_write' as const } } : {}),
-    });
-    if (!found) throw new NotFoundError('Workflow', id);
-    return found;
+  findOne(id: string, lock = false): Promise<WorkflowDefinition> {
+    return findOr404(this.definitions, id, 'Workflow', { lock });
   }
 
   /** Locks the row first: concurrent updates serialize and their diffs chain. */
@@ -102,11 +94,8 @@ export class WorkflowsService {
     return this.runs.save(run);
   }
 
-  async findRun(id: string): Promise<WorkflowRun> {
-    if (!UUID.test(id)) throw new NotFoundError('Workflow run', id);
-    const run = await this.runs.findOne({ where: { id } });
-    if (!run) throw new NotFoundError('Workflow run', id);
-    return run;
+  findRun(id: string): Promise<WorkflowRun> {
+    return findOr404(this.runs, id, 'Workflow run');
   }
 
   /** Newest first, keyset on (createdAt, id); optionally one status. */
@@ -129,18 +118,12 @@ export class WorkflowsService {
     }
   }
 
-  private async save(workflow: WorkflowDefinition): Promise<WorkflowDefinition> {
-    try {
-      return await this.definitions.save(workflow);
-    } catch (error) {
-      const code =
-        error instanceof QueryFailedError
-          ? (error.driverError as { code?: string }).code
-          : undefined;
-      if (code === '23505')
-        throw new ConflictError(`A workflow named "${workflow.name}" already exists`);
-      throw error;
-    }
+  private save(workflow: WorkflowDefinition): Promise<WorkflowDefinition> {
+    return saveOr409(
+      this.definitions,
+      workflow,
+      `A workflow named "${workflow.name}" already exists`,
+    );
   }
 }
 
