@@ -65,6 +65,20 @@ export class Env {
   @Max(64 * 1024 * 1024)
   BODY_LIMIT_BYTES = 1024 * 1024;
 
+  /** The whole request (headers and body) must arrive within this, or 408 and the socket closes. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  REQUEST_TIMEOUT_MS = 30_000;
+
+  /** A connection with no traffic either way for this long is closed (one that never sends). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
+  CONNECTION_IDLE_TIMEOUT_MS = 60_000;
+
   @Transform(toInt)
   @IsInt()
   @Min(100)
