@@ -26,7 +26,7 @@ export interface RawResponse {
  */
 export function rawRequest(
   port: number,
-  data: string,
+  data: string | Buffer,
   opts: { drip?: string; everyMs?: number; maxMs?: number } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
@@ -39,7 +39,7 @@ export function rawRequest(
       socket.destroy();
     }, opts.maxMs ?? 5_000);
     socket.on('connect', () => {
-      if (data) socket.write(data);
+      if (data.length > 0) socket.write(data);
       if (opts.drip) {
         dripper = setInterval(() => {
           if (socket.writable) socket.write(opts.drip!);
@@ -70,11 +70,25 @@ function parse(text: string): Pick<RawResponse, 'status' | 'headers' | 'body' | 
     const i = line.indexOf(':');
     headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
   }
-  const body = rest.join('\r\n\r\n');
-  return {
-    status: Number(statusLine.split(' ')[1]),
-    headers,
-    body: body ? (JSON.parse(body) as Record<string, unknown>) : {},
-    text,
-  };
+  let raw = rest.join('\r\n\r\n');
+  if (headers['transfer-encoding'] === 'chunked') raw = unchunk(raw);
+  let body: Record<string, unknown> = {};
+  try {
+    body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+  } catch {
+    // Not JSON: `text` has it, and callers asserting the error shape will say so.
+  }
+  return { status: Number(statusLine.split(' ')[1]), headers, body, text };
+}
+
+function unchunk(raw: string): string {
+  let out = '';
+  let rest = raw;
+  for (;;) {
+    const eol = rest.indexOf('\r\n');
+    const size = parseInt(rest.slice(0, eol), 16);
+    if (!size) return out;
+    out += rest.slice(eol + 2, eol + 2 + size);
+    rest = rest.slice(eol + 2 + size + 2);
+  }
 }
