@@ -6,7 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { acceptId, correlationIdOf, REQUEST_ID_HEADER } from '@/common/context/request-context';
 import { answerClientError, answerFrameworkError } from '@/common/errors/errors-below-nest';
-import { findUnsafeInput } from '@/common/validation/unsafe-input';
+import { checkInput } from '@/common/validation/unsafe-input';
 
 export const API_PREFIX = 'api/v1';
 
@@ -24,8 +24,8 @@ export interface AdapterOptions {
 /**
  * The Fastify adapter every entry point uses. The request id is decided here, once:
  * the caller's `X-Request-ID` when it is sane, a UUID otherwise; CLS and pino read it.
- * Input no handler may see (NUL, lone surrogates, absurd nesting) is refused here too, before
- * Nest transforms anything, and errors raised below Nest get the one error shape.
+ * Input no handler may see (NUL, absurd nesting) is refused here too, before Nest transforms
+ * anything (lone surrogates become U+FFFD), and errors raised below Nest get the one error shape.
  */
 export function createAdapter(options: AdapterOptions): FastifyAdapter {
   const { bodyLimit, requestTimeoutMs, idleTimeoutMs } = options;
@@ -59,10 +59,11 @@ export function createAdapter(options: AdapterOptions): FastifyAdapter {
   });
   // One check for every input, before guards, pipes and handlers (which run inside the route).
   fastify.addHook('preValidation', (req, _reply, done) => {
-    const problem =
-      findUnsafeInput(req.params, 'path parameter') ??
-      findUnsafeInput(req.query, 'query parameter') ??
-      findUnsafeInput(req.body, 'body');
+    const params = checkInput(req.params, 'path parameter');
+    const query = checkInput(req.query, 'query parameter');
+    const body = checkInput(req.body, 'body');
+    req.body = body.value;
+    const problem = params.problem ?? query.problem ?? body.problem;
     done(problem ? new BadRequestException(problem) : undefined);
   });
   return adapter;

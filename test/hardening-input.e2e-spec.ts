@@ -140,16 +140,35 @@ describe('Hardening: hostile input (e2e)', () => {
     });
   });
 
-  it('refuses unpaired UTF-16 surrogates in a body and a query with 400', async () => {
-    const body = await t.http
+  it('stores unpaired UTF-16 surrogates as U+FFFD in every field, text and JSON alike', async () => {
+    const updated = await t.http
       .patch(`${API}/mcp-definitions/${mcpId}`)
       .set('Content-Type', 'application/json')
-      .send('{"description":"x\\ud800y"}');
-    expectErrorShape(body, 400);
-    expect(body.body.message).toBe('description must not contain unpaired UTF-16 surrogates');
-    // Percent-encoded bytes that are not UTF-8 decode to U+FFFD: well-formed text, no error.
-    const query = await t.http.get(`${API}/action-logs?actorId=%ED%A0%80`);
-    expect(query.status).toBe(200);
+      .send('{"description":"x\\ud800y"}')
+      .expect(200);
+    expect(updated.body.description).toBe('x\ufffdy');
+    // A jsonb column: PostgreSQL refuses a lone surrogate escape in JSON text.
+    const version = await t.http
+      .post(`${API}/mcp-definitions/${mcpId}/versions`)
+      .set('Content-Type', 'application/json')
+      .send('{"version":"9.9.9","manifest":{"tools":["a\\udc00"],"k\\ud800":1}}')
+      .expect(201);
+    expect(version.body.manifest).toEqual({ tools: ['a\ufffd'], 'k\ufffd': 1 });
+    const read = await t.http.get(`${API}/mcp-definitions/${mcpId}/versions/9.9.9`).expect(200);
+    expect(read.body.manifest).toEqual({ tools: ['a\ufffd'], 'k\ufffd': 1 });
+    // …and the audit trail records what was stored.
+    const run = await t.http
+      .post(`${API}/workflows/${workflowId}/runs`)
+      .set('Content-Type', 'application/json')
+      .send('{"parameters":{"p":"a\\udc00","k\\ud800":1}}')
+      .expect(201);
+    const { rows } = await t.db.query<{ details: { parameters: unknown } }>(
+      `SELECT details FROM action_log WHERE entity_id = $1`,
+      [run.body.id],
+    );
+    expect(rows[0].details.parameters).toEqual({ p: 'a\ufffd', 'k\ufffd': 1 });
+    // Percent-encoded bytes that are not UTF-8 decode to U+FFFD in a query too.
+    await t.http.get(`${API}/action-logs?actorId=%ED%A0%80`).expect(200);
   });
 
   describe('deep nesting', () => {

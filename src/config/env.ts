@@ -72,12 +72,15 @@ export class Env {
   @Max(600_000)
   REQUEST_TIMEOUT_MS = 30_000;
 
-  /** A connection with no traffic either way for this long is closed (one that never sends). */
+  /**
+   * A connection with no traffic either way for this long is closed (a client that stops
+   * reading). Above Fastify's 72 s keep-alive, which stays the graceful way idle sockets end.
+   */
   @Transform(toInt)
   @IsInt()
   @Min(100)
   @Max(3_600_000)
-  CONNECTION_IDLE_TIMEOUT_MS = 60_000;
+  CONNECTION_IDLE_TIMEOUT_MS = 120_000;
 
   @Transform(toInt)
   @IsInt()

@@ -55,7 +55,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       createAdapter({
         bodyLimit: options.bodyLimit ?? 1024 * 1024,
         requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-        idleTimeoutMs: options.requestTimeoutMs ? options.requestTimeoutMs * 2 : 60_000,
+        idleTimeoutMs: options.requestTimeoutMs ? options.requestTimeoutMs * 2 : 120_000,
       }),
       { bufferLogs: true },
     );

@@ -1,56 +1,81 @@
 /**
- * Input no field may carry, checked once for every request (body, query, path parameters)
- * before Nest transforms or validates anything (see `createAdapter` in bootstrap.ts):
+ * Input no handler may see, decided once for every request (body, query, path parameters,
+ * object keys) before Nest transforms or validates anything (see `createAdapter` in
+ * bootstrap.ts):
  *
- * - NUL (`\u0000`): PostgreSQL cannot store it in `text` or `jsonb`.
- * - Lone UTF-16 surrogates (`"\ud800"` in JSON): not text; stored, they would silently become
- *   U+FFFD, so the caller would not read back what they wrote.
+ * - NUL (`\u0000`): PostgreSQL cannot store it in `text` or `jsonb` → 400 naming the field.
  * - Nesting deeper than `MAX_JSON_DEPTH`: class-transformer and JSON.stringify recurse and
- *   overflow the stack on a few thousand levels; no document of this API needs more than a few.
+ *   overflow the stack on a few thousand levels; no document of this API needs more → 400.
+ * - Lone UTF-16 surrogates (`"\ud800"` in JSON): not text. Columns of type `text` already
+ *   stored them as U+FFFD while `jsonb` refused them; they become U+FFFD here, so every field
+ *   stores, returns and audits the same thing.
  *
  * The walk is iterative, so measuring a hostile document cannot overflow the stack itself.
  */
 export const MAX_JSON_DEPTH = 64;
 
-/** A message naming the first offending field, or undefined when the input is clean. */
-export function findUnsafeInput(value: unknown, root: string): string | undefined {
+/** A surrogate code point that is not half of a pair (`String#isWellFormed` is ES2024). */
+const LONE_SURROGATE = /\p{Cs}/u;
+const LONE_SURROGATES = /\p{Cs}/gu;
+
+const wellFormed = (s: string): string =>
+  LONE_SURROGATE.test(s) ? s.replace(LONE_SURROGATES, '\uFFFD') : s;
+
+export interface InputCheck {
+  /** The input with lone surrogates replaced (the same object, changed in place). */
+  value: unknown;
+  /** A message naming the first offending field; undefined when the input is acceptable. */
+  problem?: string;
+}
+
+export function checkInput(value: unknown, root: string): InputCheck {
+  if (typeof value === 'string') {
+    return value.includes('\u0000')
+      ? { value, problem: `${describe(root, '')} must not contain ${NUL}` }
+      : { value: wellFormed(value) };
+  }
   const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: '', depth: 0 }];
   while (stack.length > 0) {
     const { value: v, path, depth } = stack.pop()!;
-    if (typeof v === 'string') {
-      const problem = textProblem(v);
-      if (problem) return `${describe(root, path)} must not contain ${problem}`;
-      continue;
-    }
     if (v === null || typeof v !== 'object') continue;
     if (depth >= MAX_JSON_DEPTH) {
-      return `${describe(root, path)} is nested too deeply (at most ${MAX_JSON_DEPTH} levels)`;
+      return {
+        value,
+        problem: `${describe(root, path)} is nested too deeply (at most ${MAX_JSON_DEPTH} levels)`,
+      };
     }
-    const entries = Array.isArray(v)
-      ? v.map((item, i) => [String(i), item] as const)
-      : Object.entries(v as Record<string, unknown>);
-    for (const [key, item] of entries) {
-      const problem = textProblem(key);
-      if (problem) return `${describe(root, path)} has a key that contains ${problem}`;
-      stack.push({ value: item, path: path ? `${path}.${key}` : key, depth: depth + 1 });
+    const container = v as Record<string, unknown>;
+    for (const key of Object.keys(container)) {
+      if (key.includes('\u0000')) {
+        return { value, problem: `${describe(root, path)} has a key that contains ${NUL}` };
+      }
+      const childPath = path ? `${path}.${key}` : key;
+      let item = container[key];
+      if (typeof item === 'string') {
+        if (item.includes('\u0000')) {
+          return { value, problem: `${describe(root, childPath)} must not contain ${NUL}` };
+        }
+        item = container[key] = wellFormed(item);
+      }
+      const safeKey = wellFormed(key);
+      if (safeKey !== key) {
+        delete container[key];
+        container[safeKey] = item;
+      }
+      if (item !== null && typeof item === 'object') {
+        stack.push({ value: item, path: childPath, depth: depth + 1 });
+      }
     }
   }
-  return undefined;
+  return { value };
 }
 
-/** True when `value` holds a NUL or a lone surrogate (decoded cursors, headers). */
+/** True when `value` holds a NUL or a lone surrogate (decoded cursors). */
 export function isUnsafeText(value: string): boolean {
-  return textProblem(value) !== undefined;
+  return value.includes('\u0000') || LONE_SURROGATE.test(value);
 }
 
-/** A surrogate code point that is not half of a pair (`String#isWellFormed` is ES2024). */
-const LONE_SURROGATE = /\p{Cs}/u;
-
-function textProblem(value: string): string | undefined {
-  if (value.includes('\u0000')) return 'NUL (\\u0000) characters';
-  if (LONE_SURROGATE.test(value)) return 'unpaired UTF-16 surrogates';
-  return undefined;
-}
+const NUL = 'NUL (\\u0000) characters';
 
 /** `name`, `steps.0.name`, `query parameter actorId`, `path parameter id`, `the body`. */
 function describe(root: string, path: string): string {
