@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   class BenchAppModule {}
   const app = await NestFactory.create<NestFastifyApplication>(
     BenchAppModule,
-    createAdapter(1024 * 1024),
+    createAdapter({ bodyLimit: 1024 * 1024, requestTimeoutMs: 30_000, idleTimeoutMs: 120_000 }),
     {
       bufferLogs: true,
     },

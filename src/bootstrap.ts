@@ -1,17 +1,34 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { BadRequestException } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { acceptId, correlationIdOf, REQUEST_ID_HEADER } from '@/common/context/request-context';
+import { answerClientError, answerFrameworkError } from '@/common/errors/errors-below-nest';
+import { checkInput } from '@/common/validation/unsafe-input';
 
 export const API_PREFIX = 'api/v1';
+
+/** Longer path parameters are answered 414 by the router (Fastify's default). */
+const MAX_PARAM_LENGTH = 100;
+
+export interface AdapterOptions {
+  bodyLimit: number;
+  /** The whole request (headers and body) must arrive within this; else 408 and close. */
+  requestTimeoutMs: number;
+  /** A connection with no traffic either way for this long is closed. */
+  idleTimeoutMs: number;
+}
 
 /**
  * The Fastify adapter every entry point uses. The request id is decided here, once:
  * the caller's `X-Request-ID` when it is sane, a UUID otherwise; CLS and pino read it.
+ * Input no handler may see (NUL, absurd nesting) is refused here too, before Nest transforms
+ * anything (lone surrogates become U+FFFD), and errors raised below Nest get the one error shape.
  */
-export function createAdapter(bodyLimit: number): FastifyAdapter {
+export function createAdapter(options: AdapterOptions): FastifyAdapter {
+  const { bodyLimit, requestTimeoutMs, idleTimeoutMs } = options;
   const adapter = new FastifyAdapter({
     bodyLimit,
     genReqId: (req: IncomingMessage) => {
@@ -20,12 +37,34 @@ export function createAdapter(bodyLimit: number): FastifyAdapter {
       (req as IncomingMessage & { id?: string }).id = id;
       return id;
     },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: answerFrameworkError(MAX_PARAM_LENGTH),
+    clientErrorHandler: answerClientError,
+    // Slow clients (a body dripped a byte at a time) must not hold connections: node checks
+    // its deadlines every `connectionsCheckingInterval`, so that is kept well below the limit.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: idleTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4))),
+    },
   });
+  const fastify = adapter.getInstance();
   // Echo the ids on every response, including 404s and body-parser errors (413).
-  adapter.getInstance().addHook('onRequest', (req, reply, done) => {
+  fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('X-Request-ID', req.id);
     void reply.header('X-Correlation-ID', correlationIdOf(req.headers, req.id));
     done();
+  });
+  // One check for every input, before guards, pipes and handlers (which run inside the route).
+  fastify.addHook('preValidation', (req, _reply, done) => {
+    const params = checkInput(req.params, 'path parameter');
+    const query = checkInput(req.query, 'query parameter');
+    const body = checkInput(req.body, 'body');
+    req.body = body.value;
+    const problem = params.problem ?? query.problem ?? body.problem;
+    done(problem ? new BadRequestException(problem) : undefined);
   });
   return adapter;
 }

@@ -19,7 +19,11 @@ async function main(): Promise<void> {
 
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot({ databaseUrl: db.url, config: env }),
-    createAdapter(env.BODY_LIMIT_BYTES),
+    createAdapter({
+      bodyLimit: env.BODY_LIMIT_BYTES,
+      requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+      idleTimeoutMs: env.CONNECTION_IDLE_TIMEOUT_MS,
+    }),
     { bufferLogs: true },
   );
   lifecycle.add('HTTP server', () => app.close());

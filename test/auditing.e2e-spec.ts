@@ -177,7 +177,7 @@ describe('Auditing (e2e)', () => {
     expect(await count(t, 'action_log')).toBe(0);
   });
 
-  it('takes the actor from X-User-ID, `system` without it, and refuses a malformed one', async () => {
+  it('takes the actor from X-User-ID, `anonymous` without it, and refuses a malformed one or `system`', async () => {
     await t.http
       .post('/api/v1/test-widgets')
       .set('X-User-ID', 'carol@example.com')
@@ -190,8 +190,16 @@ describe('Auditing (e2e)', () => {
       .send({ name: 'e' })
       .expect(400);
     expect(bad.body.message).toMatch(/X-User-ID/);
+    for (const reserved of ['system', 'SYSTEM']) {
+      const impostor = await t.http
+        .post('/api/v1/test-widgets')
+        .set('X-User-ID', reserved)
+        .send({ name: 'f' })
+        .expect(400);
+      expect(impostor.body.message).toMatch(/reserved for the engine and jobs/);
+    }
     const rows = await entries(t);
-    expect(rows.map((r) => r.actor_id)).toEqual(['carol@example.com', 'system']);
+    expect(rows.map((r) => r.actor_id)).toEqual(['carol@example.com', 'anonymous']);
     expect(await count(t, 'test_widgets')).toBe(2);
   });
 

@@ -68,6 +68,23 @@ export class Env {
   @Max(64 * 1024 * 1024)
   BODY_LIMIT_BYTES = 1024 * 1024;
 
+  /** The whole request (headers and body) must arrive within this, or 408 and the socket closes. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
+  REQUEST_TIMEOUT_MS = 30_000;
+
+  /**
+   * A connection with no traffic either way for this long is closed (a client that stops
+   * reading). Above Fastify's 72 s keep-alive, which stays the graceful way idle sockets end.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
+  CONNECTION_IDLE_TIMEOUT_MS = 120_000;
+
   @Transform(toInt)
   @IsInt()
   @Min(100)

@@ -23,6 +23,8 @@ export interface TestAppOptions extends AppModuleOptions {
   /** Extra controllers/providers (e.g. a small audited controller for tests). */
   metadata?: ModuleMetadata;
   bodyLimit?: number;
+  /** REQUEST_TIMEOUT_MS of the adapter (30 s by default, as in production). */
+  requestTimeoutMs?: number;
   /** Reuse an existing database (restart scenarios) instead of a fresh copy of the template. */
   databaseUrl?: string;
   env?: Record<string, string>;
@@ -54,7 +56,11 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       providers: options.metadata?.providers ?? [],
     }).compile();
     const app = moduleRef.createNestApplication<NestFastifyApplication>(
-      createAdapter(options.bodyLimit ?? 1024 * 1024),
+      createAdapter({
+        bodyLimit: options.bodyLimit ?? 1024 * 1024,
+        requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+        idleTimeoutMs: options.requestTimeoutMs ? options.requestTimeoutMs * 2 : 120_000,
+      }),
       { bufferLogs: true },
     );
     await configureApp(app);

@@ -8,7 +8,7 @@ import {
   acceptId,
   correlationIdOf,
   REQUEST_ID_HEADER,
-  SYSTEM_ACTOR,
+  ANONYMOUS_ACTOR,
   type RequestContext,
 } from './request-context';
 
@@ -42,7 +42,7 @@ export function requestIdOf(req: RawRequest): string {
           const userAgent = req.headers['user-agent'];
           ctx.set('requestId', requestId);
           ctx.set('correlationId', correlationId);
-          ctx.set('actorId', SYSTEM_ACTOR); // ActorGuard sets the verified identity
+          ctx.set('actorId', ANONYMOUS_ACTOR); // ActorGuard sets the verified identity
           ctx.set('ip', req.socket?.remoteAddress ?? null);
           ctx.set('userAgent', userAgent ? userAgent.slice(0, 512) : null);
           ctx.set('method', req.method ?? null);

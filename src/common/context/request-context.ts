@@ -4,7 +4,7 @@ import type { ClsStore } from 'nestjs-cls';
 export interface RequestContext extends ClsStore {
   requestId: string;
   correlationId: string;
-  /** The verified identity; `system` for system-initiated actions. */
+  /** The verified identity: `system` for the engine and jobs, `anonymous` for callers without one. */
   actorId: string;
   ip: string | null;
   userAgent: string | null;
@@ -12,7 +12,10 @@ export interface RequestContext extends ClsStore {
   path: string | null;
 }
 
+/** The engine and background jobs; no caller may claim it. */
 export const SYSTEM_ACTOR = 'system';
+/** A caller that did not say who it is (no `X-User-ID`). */
+export const ANONYMOUS_ACTOR = 'anonymous';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 export const CORRELATION_ID_HEADER = 'x-correlation-id';

@@ -1,4 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
+import { isUnsafeText } from '@/common/validation/unsafe-input';
 
 export const MAX_PAGE_SIZE = 200;
 export const DEFAULT_PAGE_SIZE = 50;
@@ -27,7 +28,9 @@ export function decodeCursor(
     if (
       Array.isArray(key) &&
       key.length === shape.length &&
-      key.every((v, i) => typeof v === shape[i])
+      key.every((v, i) => typeof v === shape[i]) &&
+      // A forged cursor is input too: its strings reach SQL (PostgreSQL refuses NUL).
+      key.every((v) => typeof v !== 'string' || !isUnsafeText(v))
     ) {
       return key as (string | number)[];
     }
