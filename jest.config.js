@@ -17,7 +17,7 @@ module.exports = {
     ],
   },
   transformIgnorePatterns: [
-    '/node_modules/(?!(@nestjs|cookie|file-type|content-disposition|token-types|strtok3|@tokenizer|uint8array-extras|@borewit)/)',
+    '/node_modules/(?!(@nestjs|jose|cookie|file-type|content-disposition|token-types|strtok3|@tokenizer|uint8array-extras|@borewit)/)',
   ],
   moduleNameMapper: { '^@/(.*)$': '<rootDir>/src/$1' },
   globalSetup: '<rootDir>/test/setup/global-setup.ts',

@@ -43,8 +43,11 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     .addGlobalParameters(
       { name: 'X-Request-ID', in: 'header', required: false, schema: { type: 'string' } },
       { name: 'X-Correlation-ID', in: 'header', required: false, schema: { type: 'string' } },
+      // Header mode only (AUTH_MODE=header); jwt mode ignores them and reads the bearer token.
       { name: 'X-User-ID', in: 'header', required: false, schema: { type: 'string' } },
+      { name: 'X-User-Roles', in: 'header', required: false, schema: { type: 'string' } },
     )
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config));
   await app.init();

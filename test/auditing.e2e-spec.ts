@@ -130,7 +130,7 @@ describe('Auditing (e2e)', () => {
     expect(await count(t, 'action_log')).toBe(0);
   });
 
-  it('takes the actor from X-User-ID, `system` without it, and refuses a malformed one', async () => {
+  it('takes the actor from X-User-ID, `anonymous` without it, and refuses a malformed one', async () => {
     await t.http
       .post('/api/v1/test-widgets')
       .set('X-User-ID', 'carol@example.com')
@@ -144,7 +144,7 @@ describe('Auditing (e2e)', () => {
       .expect(400);
     expect(bad.body.message).toMatch(/X-User-ID/);
     const rows = await entries(t);
-    expect(rows.map((r) => r.actor_id)).toEqual(['carol@example.com', 'system']);
+    expect(rows.map((r) => r.actor_id)).toEqual(['carol@example.com', 'anonymous']);
     expect(await count(t, 'test_widgets')).toBe(2);
   });
 

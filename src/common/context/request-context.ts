@@ -4,15 +4,20 @@ import type { ClsStore } from 'nestjs-cls';
 export interface RequestContext extends ClsStore {
   requestId: string;
   correlationId: string;
-  /** The verified identity; `system` for system-initiated actions. */
+  /** The verified identity; `anonymous` until (or unless) a request proves one, `system` for jobs. */
   actorId: string;
+  /** The roles the actor holds (`[]` until the identity is known). */
+  actorRoles: string[];
   ip: string | null;
   userAgent: string | null;
   method: string | null;
   path: string | null;
 }
 
+/** The service's own jobs (the engine's sweep, the outbox retrier): never a caller. */
 export const SYSTEM_ACTOR = 'system';
+/** A caller without a verified identity. */
+export const ANONYMOUS_ACTOR = 'anonymous';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 export const CORRELATION_ID_HEADER = 'x-correlation-id';
