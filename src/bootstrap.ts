@@ -43,9 +43,20 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     .addGlobalParameters(
       { name: 'X-Request-ID', in: 'header', required: false, schema: { type: 'string' } },
       { name: 'X-Correlation-ID', in: 'header', required: false, schema: { type: 'string' } },
-      // Header mode only (AUTH_MODE=header); jwt mode ignores them and reads the bearer token.
-      { name: 'X-User-ID', in: 'header', required: false, schema: { type: 'string' } },
-      { name: 'X-User-Roles', in: 'header', required: false, schema: { type: 'string' } },
+      {
+        name: 'X-User-ID',
+        in: 'header',
+        required: false,
+        description: 'AUTH_MODE=header only: the actor (jwt mode ignores it)',
+        schema: { type: 'string' },
+      },
+      {
+        name: 'X-User-Roles',
+        in: 'header',
+        required: false,
+        description: 'AUTH_MODE=header only: a comma list of roles (absent: all)',
+        schema: { type: 'string' },
+      },
     )
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
