@@ -109,6 +109,20 @@ describe(AccessGuard.name, () => {
       expect(r).toMatchObject({ actorId: 'alice', actorRoles: ['auditor'] });
     });
 
+    it('reads a namespaced claim name as one claim', async () => {
+      const namespaced = JwtAuthenticator.fromEnv({
+        JWT_SECRET: SECRET,
+        JWT_ALGORITHMS: ['HS256'],
+        JWT_JWKS_COOLDOWN_SECONDS: 30,
+        JWT_CLOCK_TOLERANCE_SECONDS: 0,
+        JWT_ROLES_CLAIM: 'https://mcp.example.com/roles',
+      });
+      const r = await attempt(guard(namespaced, 'jwt'), {
+        authorization: `Bearer ${await token({ 'https://mcp.example.com/roles': 'editor' })}`,
+      });
+      expect(r).toMatchObject({ outcome: 'allowed', actorRoles: ['editor'] });
+    });
+
     it('passes with the role, from the nested claim', async () => {
       const r = await attempt(guard(jwt, 'jwt'), {
         authorization: `Bearer ${await token({ realm_access: { roles: ['editor'] } })}`,

@@ -70,11 +70,12 @@ export class AccessGuard extends ThrottlerGuard {
 
     if (failure) {
       if (failure instanceof UnauthorizedException && this.jwtMode) {
-        // RFC 6750: tell the client which scheme to use (no details of the token).
+        // RFC 6750: the scheme to use, and an error code only when a token was sent.
+        const challenge = req.headers.authorization ? 'Bearer error="invalid_token"' : 'Bearer';
         void context
           .switchToHttp()
           .getResponse<FastifyReply>()
-          .header('WWW-Authenticate', 'Bearer error="invalid_token"');
+          .header('WWW-Authenticate', challenge);
       }
       throw failure;
     }

@@ -61,7 +61,7 @@ export class JwtAuthenticator implements Authenticator {
   private constructor(
     private readonly key: VerificationKey,
     private readonly options: JWTVerifyOptions,
-    private readonly rolesClaim: string[],
+    private readonly rolesClaim: string,
   ) {}
 
   /** Reads the key at boot; a missing or unusable key stops the service naming the variable. */
@@ -109,7 +109,7 @@ export class JwtAuthenticator implements Authenticator {
         clockTolerance: env.JWT_CLOCK_TOLERANCE_SECONDS,
         requiredClaims: ['exp', 'sub'],
       },
-      env.JWT_ROLES_CLAIM.split('.'),
+      env.JWT_ROLES_CLAIM,
     );
   }
 
@@ -157,9 +157,11 @@ function remoteKeySet(url: URL, cooldownSeconds: number): JWTVerifyGetKey {
   };
 }
 
-function claimAt(payload: JWTPayload, path: string[]): unknown {
+/** The claim named so (`https://example.com/roles`), else the dotted path (`realm_access.roles`). */
+function claimAt(payload: JWTPayload, name: string): unknown {
+  if (name in payload) return payload[name];
   let value: unknown = payload;
-  for (const part of path) {
+  for (const part of name.split('.')) {
     if (typeof value !== 'object' || value === null) return undefined;
     value = (value as Record<string, unknown>)[part];
   }

@@ -65,8 +65,12 @@ function signingKey(): { key: KeyObject | Uint8Array; alg: string } {
   fail('set JWT_PRIVATE_KEY_FILE (a PEM private key) or JWT_SECRET to sign with');
 }
 
-/** `roles` → { roles: [...] }; `realm_access.roles` → { realm_access: { roles: [...] } }. */
+/**
+ * `roles` → { roles: [...] }; `realm_access.roles` → { realm_access: { roles: [...] } };
+ * a namespaced name (`https://example.com/roles`) stays one claim.
+ */
 function withClaim(path: string, value: unknown): JWTPayload {
+  if (path.includes('/')) return { [path]: value };
   return path
     .split('.')
     .reverse()
