@@ -3,6 +3,7 @@ import { Transactional, TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { IsString, MaxLength } from 'class-validator';
 import { Audited } from '@/modules/auditing';
+import { Roles } from '@/modules/identity';
 
 export const BENCH_TABLE_SQL = `
   CREATE TABLE IF NOT EXISTS bench_items (id bigserial PRIMARY KEY, name text NOT NULL)`;
@@ -28,6 +29,7 @@ export class BenchItemsService {
 }
 
 /** The same endpoint three times: audited, unaudited, and unaudited in a transaction. */
+@Roles('editor')
 @Controller('bench')
 export class BenchController {
   constructor(private readonly items: BenchItemsService) {}

@@ -137,6 +137,10 @@ async function main(): Promise<void> {
         PORT: String(PORT),
         NODE_ENV: 'production',
         LOG_LEVEL: 'warn',
+        // Measures auditing, not identity: trusted headers, and no rate limit to hit.
+        AUTH_MODE: 'header',
+        AUTH_ALLOW_HEADER_MODE: 'true',
+        RATE_LIMIT_MAX: '0',
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     },

@@ -10,6 +10,7 @@ import { loadEnv, type Env } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { AuditingModule } from '@/modules/auditing';
 import { HealthModule } from '@/modules/health';
+import { IdentityModule } from '@/modules/identity';
 import { McpDefinitionsModule } from '@/modules/mcp-definitions';
 import { WorkflowsModule } from '@/modules/workflows';
 
@@ -57,6 +58,7 @@ export class AppModule {
           },
         }),
         ContextModule,
+        IdentityModule,
         AuditingModule,
         HealthModule,
         McpDefinitionsModule,

@@ -82,8 +82,22 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     .addGlobalParameters(
       { name: 'X-Request-ID', in: 'header', required: false, schema: { type: 'string' } },
       { name: 'X-Correlation-ID', in: 'header', required: false, schema: { type: 'string' } },
-      { name: 'X-User-ID', in: 'header', required: false, schema: { type: 'string' } },
+      {
+        name: 'X-User-ID',
+        in: 'header',
+        required: false,
+        description: 'AUTH_MODE=header only: the actor (jwt mode ignores it)',
+        schema: { type: 'string' },
+      },
+      {
+        name: 'X-User-Roles',
+        in: 'header',
+        required: false,
+        description: 'AUTH_MODE=header only: a comma list of roles (absent: all)',
+        schema: { type: 'string' },
+      },
     )
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config));
   await app.init();

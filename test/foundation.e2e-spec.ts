@@ -1,7 +1,9 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { Roles } from '@/modules/identity';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
+@Roles('editor')
 @Controller('test-echo')
 class EchoController {
   @Post()

@@ -432,18 +432,27 @@ describe('MCP definitions (e2e)', () => {
     expect(Object.keys(paths['/api/v1/mcp-definitions'].post.responses).sort()).toEqual([
       '201',
       '400',
+      '401',
+      '403',
       '409',
+      '429',
     ]);
     expect(Object.keys(paths['/api/v1/mcp-definitions/{id}'].patch.responses).sort()).toEqual([
       '200',
       '400',
+      '401',
+      '403',
       '404',
       '409',
+      '429',
     ]);
     expect(Object.keys(paths['/api/v1/mcp-definitions/{id}'].delete.responses).sort()).toEqual([
       '204',
       '400',
+      '401',
+      '403',
       '404',
+      '429',
     ]);
     const create = doc.components.schemas.CreateMcpDefinitionDto;
     expect(Object.keys(create.properties).sort()).toEqual(
@@ -460,8 +469,11 @@ describe('MCP definitions (e2e)', () => {
     expect(Object.keys(paths['/api/v1/workflow-runs/{id}/status'].patch.responses).sort()).toEqual([
       '200',
       '400',
+      '401',
+      '403',
       '404',
       '409',
+      '429',
     ]);
     expect(create.required).toEqual(expect.arrayContaining(['name', 'transport']));
     expect(Object.keys(doc.components.schemas.CreateMcpVersionDto.properties).sort()).toEqual([

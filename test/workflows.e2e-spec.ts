@@ -2,12 +2,14 @@ import { Body, Controller, Param, Post } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { ConflictError } from '@/common/errors/domain-error';
 import { Audited } from '@/modules/auditing';
+import { Roles } from '@/modules/identity';
 import { McpDefinitionsService } from '@/modules/mcp-definitions/mcp-definitions.service';
 import { WorkflowEngineService } from '@/modules/workflows/workflow-engine.service';
 import { WorkflowRunSweeper } from '@/modules/workflows/workflow-run-sweeper';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
 /** Audited code that calls audited code: both must be on record, each with its own changes. */
+@Roles('editor')
 @Controller('test-nested')
 class NestedController {
   constructor(private readonly moduleRef: ModuleRef) {}

@@ -68,3 +68,69 @@ describe(loadEnv.name, () => {
     expect(() => loadEnv({ cwd: dir, env: {} })).toThrow(/LOG_LEVEL="loud"/);
   });
 });
+
+describe(`${validateEnv.name}: identity`, () => {
+  it('defaults to header mode outside production, and to jwt in production', () => {
+    expect(validateEnv({}).AUTH_MODE).toBe('header');
+    expect(validateEnv({ NODE_ENV: 'test' }).AUTH_MODE).toBe('header');
+    const prod = validateEnv({ NODE_ENV: 'production', JWT_PUBLIC_KEY_FILE: '/k.pem' });
+    expect(prod.AUTH_MODE).toBe('jwt');
+    expect(prod.JWT_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA']);
+  });
+
+  it('refuses header mode in production unless AUTH_ALLOW_HEADER_MODE=true', () => {
+    expect(() => validateEnv({ NODE_ENV: 'production', AUTH_MODE: 'header' })).toThrow(
+      /AUTH_MODE="header": .*AUTH_ALLOW_HEADER_MODE=true/,
+    );
+    expect(
+      validateEnv({ NODE_ENV: 'production', AUTH_MODE: 'header', AUTH_ALLOW_HEADER_MODE: 'true' })
+        .AUTH_MODE,
+    ).toBe('header');
+  });
+
+  it('refuses jwt mode without exactly one key source, naming them', () => {
+    expect(() => validateEnv({ NODE_ENV: 'production' })).toThrow(
+      /AUTH_MODE="jwt": .*exactly one of JWT_PUBLIC_KEY_FILE, JWT_SECRET, JWT_JWKS_URL \(set: none\)/,
+    );
+    expect(() =>
+      validateEnv({
+        AUTH_MODE: 'jwt',
+        JWT_PUBLIC_KEY_FILE: '/k.pem',
+        JWT_JWKS_URL: 'https://idp.example/jwks',
+      }),
+    ).toThrow(/set: JWT_PUBLIC_KEY_FILE, JWT_JWKS_URL/);
+  });
+
+  it('pins HMAC algorithms to JWT_SECRET and never to a public key', () => {
+    const secret = 'x'.repeat(32);
+    expect(validateEnv({ AUTH_MODE: 'jwt', JWT_SECRET: secret }).JWT_ALGORITHMS).toEqual(['HS256']);
+    expect(() =>
+      validateEnv({
+        AUTH_MODE: 'jwt',
+        JWT_PUBLIC_KEY_FILE: '/k.pem',
+        JWT_ALGORITHMS: 'RS256,HS256',
+      }),
+    ).toThrow(/JWT_ALGORITHMS=.*need JWT_SECRET/);
+    expect(() =>
+      validateEnv({ AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_ALGORITHMS: 'RS256' }),
+    ).toThrow(/JWT_SECRET verifies only HS/);
+    expect(() => validateEnv({ AUTH_MODE: 'jwt', JWT_SECRET: 'short' })).toThrow(
+      /JWT_SECRET=\(hidden\)/,
+    );
+    expect(() =>
+      validateEnv({ AUTH_MODE: 'jwt', JWT_PUBLIC_KEY_FILE: '/k.pem', JWT_ALGORITHMS: 'none' }),
+    ).toThrow(/JWT_ALGORITHMS=\["none"\]/);
+  });
+
+  it('wants an https key set in production', () => {
+    expect(() =>
+      validateEnv({ NODE_ENV: 'production', JWT_JWKS_URL: 'http://idp.example/jwks' }),
+    ).toThrow(/JWT_JWKS_URL=\(hidden\): must be https/);
+  });
+
+  it('reads the rate limit (0 turns it off)', () => {
+    expect(validateEnv({})).toMatchObject({ RATE_LIMIT_MAX: 1000, RATE_LIMIT_WINDOW_SECONDS: 60 });
+    expect(validateEnv({ RATE_LIMIT_MAX: '0' }).RATE_LIMIT_MAX).toBe(0);
+    expect(() => validateEnv({ RATE_LIMIT_MAX: '-1' })).toThrow(/RATE_LIMIT_MAX="?-1"?/);
+  });
+});

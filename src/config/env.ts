@@ -2,13 +2,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
   IsOptional,
   IsString,
+  IsUrl,
   Matches,
   Max,
   Min,
+  MinLength,
   validateSync,
 } from 'class-validator';
 import { parse } from 'dotenv';
@@ -18,8 +21,40 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const AUDIT_FAILURE_POLICIES = ['fail-open', 'fail-closed'] as const;
 export type AuditFailurePolicy = (typeof AUDIT_FAILURE_POLICIES)[number];
 
+export const AUTH_MODES = ['header', 'jwt'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+/** The JWS algorithms jose verifies; `none` is not among them, on purpose. */
+export const JWT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'HS256',
+  'HS384',
+  'HS512',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+const ASYMMETRIC_DEFAULT: JwtAlgorithm[] = ['RS256', 'ES256', 'EdDSA'];
+const isHmac = (alg: string): boolean => alg.startsWith('HS');
+
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }): unknown =>
+  value === 'true' ? true : value === 'false' ? false : value;
+const toList = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean)
+    : value;
 
 /**
  * Every environment variable the service reads. `.env.example` documents each one;
@@ -113,6 +148,137 @@ export class Env {
   @Min(50)
   @Max(600_000)
   AUDIT_RETRY_INTERVAL_MS = 2_000;
+
+  /**
+   * How callers are identified: `header` trusts X-User-ID / X-User-Roles (local use),
+   * `jwt` verifies a bearer token. Unset: `jwt` in production, `header` otherwise.
+   */
+  @IsOptional()
+  @IsIn(AUTH_MODES)
+  AUTH_MODE?: AuthMode;
+
+  /** Allows `AUTH_MODE=header` with NODE_ENV=production (behind a proxy that sets the headers). */
+  @Transform(toBool)
+  @IsBoolean()
+  AUTH_ALLOW_HEADER_MODE = false;
+
+  /** Accepted token algorithms. Unset: HS256 with JWT_SECRET, else RS256,ES256,EdDSA. */
+  @IsOptional()
+  @Transform(toList)
+  @IsIn(JWT_ALGORITHMS, { each: true })
+  JWT_ALGORITHMS?: JwtAlgorithm[];
+
+  /** PEM public key (SPKI) that verifies tokens. */
+  @IsOptional()
+  @IsString()
+  JWT_PUBLIC_KEY_FILE?: string;
+
+  /** Shared secret for HS256/384/512 (at least 32 characters). */
+  @IsOptional()
+  @IsString()
+  @MinLength(32)
+  JWT_SECRET?: string;
+
+  /** A remote JSON Web Key Set (an identity provider's), cached, refetched on an unknown kid. */
+  @IsOptional()
+  @IsUrl({ protocols: ['http', 'https'], require_protocol: true, require_tld: false })
+  JWT_JWKS_URL?: string;
+
+  /** Least time between two fetches of JWT_JWKS_URL (a flood of unknown kids cannot hammer it). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  JWT_JWKS_COOLDOWN_SECONDS = 30;
+
+  /** Required `iss` when set. */
+  @IsOptional()
+  @IsString()
+  JWT_ISSUER?: string;
+
+  /** Required `aud` when set (a comma list: any of them). */
+  @IsOptional()
+  @Transform(toList)
+  @IsString({ each: true })
+  JWT_AUDIENCE?: string[];
+
+  /** Leeway for `exp` and `nbf` (clock skew between the issuer and us). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  JWT_CLOCK_TOLERANCE_SECONDS = 30;
+
+  /** The claim holding the roles (an array, or a space/comma list); a dotted path reaches nested ones. */
+  @Matches(/^[A-Za-z0-9_:/-]+(\.[A-Za-z0-9_:/-]+)*$/)
+  JWT_ROLES_CLAIM = 'roles';
+
+  /** PEM private key `npm run token` signs with (never read by the service). */
+  @IsOptional()
+  @IsString()
+  JWT_PRIVATE_KEY_FILE?: string;
+
+  /** Requests per actor (per IP when anonymous) per window; 0 turns rate limiting off. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RATE_LIMIT_MAX = 1000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  RATE_LIMIT_WINDOW_SECONDS = 60;
+}
+
+/** Rules across variables (class-validator checks one at a time); one problem per entry. */
+function crossCheck(env: Env): { property: keyof Env; message: string }[] {
+  const problems: { property: keyof Env; message: string }[] = [];
+  env.AUTH_MODE ??= env.NODE_ENV === 'production' ? 'jwt' : 'header';
+  if (env.AUTH_MODE === 'header' && env.NODE_ENV === 'production' && !env.AUTH_ALLOW_HEADER_MODE) {
+    problems.push({
+      property: 'AUTH_MODE',
+      message:
+        'header mode trusts X-User-ID as sent and is refused with NODE_ENV=production; use AUTH_MODE=jwt, or set AUTH_ALLOW_HEADER_MODE=true behind a proxy that sets the headers',
+    });
+  }
+  if (env.AUTH_MODE !== 'jwt') return problems;
+  const sources = (['JWT_PUBLIC_KEY_FILE', 'JWT_SECRET', 'JWT_JWKS_URL'] as const).filter(
+    (k) => env[k] !== undefined,
+  );
+  if (sources.length !== 1) {
+    problems.push({
+      property: 'AUTH_MODE',
+      message: `jwt mode needs exactly one of JWT_PUBLIC_KEY_FILE, JWT_SECRET, JWT_JWKS_URL (set: ${sources.join(', ') || 'none'})`,
+    });
+    return problems;
+  }
+  env.JWT_ALGORITHMS ??= env.JWT_SECRET ? ['HS256'] : ASYMMETRIC_DEFAULT;
+  if (env.JWT_ALGORITHMS.length === 0) {
+    problems.push({ property: 'JWT_ALGORITHMS', message: 'name at least one algorithm' });
+  } else if (env.JWT_SECRET && !env.JWT_ALGORITHMS.every(isHmac)) {
+    problems.push({
+      property: 'JWT_ALGORITHMS',
+      message: 'JWT_SECRET verifies only HS256, HS384 or HS512',
+    });
+  } else if (!env.JWT_SECRET && env.JWT_ALGORITHMS.some(isHmac)) {
+    // A public key must never double as an HMAC secret (algorithm confusion).
+    problems.push({
+      property: 'JWT_ALGORITHMS',
+      message: 'HS256/HS384/HS512 need JWT_SECRET (and only JWT_SECRET)',
+    });
+  }
+  if (
+    env.NODE_ENV === 'production' &&
+    env.JWT_JWKS_URL &&
+    !env.JWT_JWKS_URL.startsWith('https://')
+  ) {
+    problems.push({
+      property: 'JWT_JWKS_URL',
+      message: 'must be https:// in production (keys fetched in clear text can be replaced)',
+    });
+  }
+  return problems;
 }
 
 /** Validates and types `process.env`; throws one error that names every bad variable. */
@@ -122,12 +288,20 @@ export function validateEnv(raw: Record<string, unknown>): Env {
   );
   const env = plainToInstance(Env, present, { exposeDefaultValues: true });
   const errors = validateSync(env, { skipMissingProperties: false, whitelist: false });
-  if (errors.length > 0) {
-    const lines = errors.map((e) => {
-      const shown = /URL|SECRET|PASSWORD|KEY/.test(e.property)
+  const problems = errors.map((e) => ({
+    property: e.property,
+    value: e.value as unknown,
+    message: Object.values(e.constraints ?? {}).join('; '),
+  }));
+  if (problems.length === 0) {
+    for (const p of crossCheck(env)) problems.push({ ...p, value: env[p.property] });
+  }
+  if (problems.length > 0) {
+    const lines = problems.map((p) => {
+      const shown = /URL|SECRET|PASSWORD|KEY/.test(p.property)
         ? '(hidden)'
-        : JSON.stringify(e.value);
-      return `  ${e.property}=${shown}: ${Object.values(e.constraints ?? {}).join('; ')}`;
+        : JSON.stringify(p.value);
+      return `  ${p.property}=${shown}: ${p.message}`;
     });
     throw new Error(`Invalid environment configuration:\n${lines.join('\n')}`);
   }

@@ -198,6 +198,7 @@ import {
 } from '@nestjs/swagger';
 import { ErrorResponseDto, type Page } from '@/common';
 import { Audited } from '@/modules/auditing';
+import { Roles } from '@/modules/identity';
 import { Create${n.PascalOne}Dto } from './dto/create-${n.kebabOne}.dto';
 import { List${n.Pascal}Dto } from './dto/list-${n.kebab}.dto';
 import { ${n.PascalOne}Dto, ${n.PascalOne}PageDto } from './dto/${n.kebabOne}-responses.dto';
@@ -212,6 +213,7 @@ export class ${n.Pascal}Controller {
   constructor(private readonly ${n.camel}: ${n.Pascal}Service) {}
 
   @Post()
+  @Roles('editor')
   @Audited({ action: 'CREATE', entity: '${n.entityType}' })
   @ApiOperation({ summary: 'Create a ${n.humanLower} (audited: CREATE ${n.entityType})' })
   @ApiCreatedResponse({ type: ${n.PascalOne}Dto })
@@ -221,6 +223,7 @@ export class ${n.Pascal}Controller {
   }
 
   @Get()
+  @Roles('viewer')
   @ApiOperation({ summary: 'List by name (filter: name prefix), in keyset pages' })
   @ApiOkResponse({ type: ${n.PascalOne}PageDto })
   list(@Query() query: List${n.Pascal}Dto): Promise<Page<${n.PascalOne}>> {
@@ -228,6 +231,7 @@ export class ${n.Pascal}Controller {
   }
 
   @Get(':id')
+  @Roles('viewer')
   @ApiOperation({ summary: 'Fetch one' })
   @ApiOkResponse({ type: ${n.PascalOne}Dto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
@@ -236,6 +240,7 @@ export class ${n.Pascal}Controller {
   }
 
   @Patch(':id')
+  @Roles('editor')
   @Audited({ action: 'UPDATE', entity: '${n.entityType}' })
   @ApiOperation({
     summary: 'Change some fields (audited: UPDATE ${n.entityType} with details.changes)',
@@ -248,6 +253,7 @@ export class ${n.Pascal}Controller {
   }
 
   @Delete(':id')
+  @Roles('editor')
   @HttpCode(204)
   @Audited({ action: 'DELETE', entity: '${n.entityType}' })
   @ApiOperation({ summary: 'Delete (audited: DELETE ${n.entityType} with a snapshot)' })

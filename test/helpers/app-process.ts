@@ -51,6 +51,8 @@ export async function startAppProcess(
     EMBEDDED_PG_DATA_DIR: dataDir,
     LOG_LEVEL: 'info',
     NODE_ENV: 'production',
+    AUTH_MODE: 'header',
+    AUTH_ALLOW_HEADER_MODE: 'true',
     ...env,
   };
   delete childEnv.DATABASE_URL;

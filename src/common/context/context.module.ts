@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Global, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
-import { ActorGuard } from '@/common/auth/actor.guard';
 import { ClsModule, type ClsService } from 'nestjs-cls';
 import {
   acceptId,
   correlationIdOf,
-  REQUEST_ID_HEADER,
   ANONYMOUS_ACTOR,
+  REQUEST_ID_HEADER,
   type RequestContext,
 } from './request-context';
 
@@ -42,7 +40,9 @@ export function requestIdOf(req: RawRequest): string {
           const userAgent = req.headers['user-agent'];
           ctx.set('requestId', requestId);
           ctx.set('correlationId', correlationId);
-          ctx.set('actorId', ANONYMOUS_ACTOR); // ActorGuard sets the verified identity
+          // The identity module's guard sets the verified identity (before any 401/403).
+          ctx.set('actorId', ANONYMOUS_ACTOR);
+          ctx.set('actorRoles', []);
           ctx.set('ip', req.socket?.remoteAddress ?? null);
           ctx.set('userAgent', userAgent ? userAgent.slice(0, 512) : null);
           ctx.set('method', req.method ?? null);
@@ -51,6 +51,5 @@ export function requestIdOf(req: RawRequest): string {
       },
     }),
   ],
-  providers: [{ provide: APP_GUARD, useClass: ActorGuard }],
 })
 export class ContextModule {}

@@ -4,17 +4,19 @@ import type { ClsStore } from 'nestjs-cls';
 export interface RequestContext extends ClsStore {
   requestId: string;
   correlationId: string;
-  /** The verified identity: `system` for the engine and jobs, `anonymous` for callers without one. */
+  /** The verified identity; `anonymous` until (or unless) a request proves one, `system` for jobs. */
   actorId: string;
+  /** The roles the actor holds (`[]` until the identity is known). */
+  actorRoles: string[];
   ip: string | null;
   userAgent: string | null;
   method: string | null;
   path: string | null;
 }
 
-/** The engine and background jobs; no caller may claim it. */
+/** The service's own jobs (the engine's sweep, the outbox retrier): never a caller. */
 export const SYSTEM_ACTOR = 'system';
-/** A caller that did not say who it is (no `X-User-ID`). */
+/** A caller without a verified identity. */
 export const ANONYMOUS_ACTOR = 'anonymous';
 
 export const REQUEST_ID_HEADER = 'x-request-id';

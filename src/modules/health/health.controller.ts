@@ -10,6 +10,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import { RETRY_AFTER_SECONDS } from '@/common/errors/database-unavailable';
 import { AuditHealthIndicator } from '@/modules/auditing';
+import { Public } from '@/modules/identity';
 
 @ApiTags('health')
 @Controller('health')
@@ -21,6 +22,7 @@ export class HealthController {
   ) {}
 
   @Get()
+  @Public()
   @HealthCheck()
   @ApiOperation({
     summary:

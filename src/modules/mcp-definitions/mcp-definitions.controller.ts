@@ -12,6 +12,7 @@ import {
 import type { Page } from '@/common/pagination/cursor';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
 import { Audited } from '@/modules/auditing';
+import { Roles } from '@/modules/identity';
 import { CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
 import { CreateMcpVersionDto } from './dto/create-mcp-version.dto';
 import { ListMcpDefinitionsDto } from './dto/list-mcp-definitions.dto';
@@ -37,6 +38,7 @@ export class McpDefinitionsController {
   constructor(private readonly mcp: McpDefinitionsService) {}
 
   @Post()
+  @Roles('editor')
   @Audited({ action: 'CREATE', entity: 'MCP_DEFINITION' })
   @ApiOperation({ summary: 'Register an MCP server definition (audited: CREATE MCP_DEFINITION)' })
   @ApiCreatedResponse({ type: McpDefinitionDto })
@@ -46,6 +48,7 @@ export class McpDefinitionsController {
   }
 
   @Get()
+  @Roles('viewer')
   @ApiOperation({ summary: 'List definitions by name (filters: name prefix, tag, transport)' })
   @ApiOkResponse({ type: McpDefinitionPageDto })
   list(@Query() query: ListMcpDefinitionsDto): Promise<Page<McpDefinition>> {
@@ -53,6 +56,7 @@ export class McpDefinitionsController {
   }
 
   @Get(':id')
+  @Roles('viewer')
   @ApiOperation({ summary: 'Fetch a definition' })
   @ApiOkResponse({ type: McpDefinitionDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
@@ -61,6 +65,7 @@ export class McpDefinitionsController {
   }
 
   @Patch(':id')
+  @Roles('editor')
   @Audited({ action: 'UPDATE', entity: 'MCP_DEFINITION' })
   @ApiOperation({
     summary:
@@ -74,6 +79,7 @@ export class McpDefinitionsController {
   }
 
   @Delete(':id')
+  @Roles('editor')
   @HttpCode(204)
   @Audited({ action: 'DELETE', entity: 'MCP_DEFINITION' })
   @ApiOperation({
@@ -87,6 +93,7 @@ export class McpDefinitionsController {
   }
 
   @Post(':id/versions')
+  @Roles('editor')
   @Audited({
     action: 'CREATE',
     entity: 'MCP_VERSION',
@@ -104,6 +111,7 @@ export class McpDefinitionsController {
   }
 
   @Get(':id/versions')
+  @Roles('viewer')
   @ApiOperation({ summary: "A definition's versions, newest first" })
   @ApiOkResponse({ type: McpVersionPageDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
@@ -112,6 +120,7 @@ export class McpDefinitionsController {
   }
 
   @Get(':id/versions/:version')
+  @Roles('viewer')
   @ApiOperation({ summary: 'One version' })
   @ApiOkResponse({ type: McpVersionDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })

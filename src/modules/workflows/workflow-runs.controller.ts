@@ -8,6 +8,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { ErrorResponseDto } from '@/common/errors/error-response.dto';
+import { Roles } from '@/modules/identity';
 import { ChangeRunStatusDto } from './dto/workflow.dto';
 import { WorkflowRunDto } from './dto/workflow-responses.dto';
 import type { WorkflowRun } from './entities/workflow-run.entity';
@@ -24,6 +25,7 @@ export class WorkflowRunsController {
   ) {}
 
   @Get(':id')
+  @Roles('viewer')
   @ApiOperation({ summary: 'Fetch a run' })
   @ApiOkResponse({ type: WorkflowRunDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
@@ -32,6 +34,7 @@ export class WorkflowRunsController {
   }
 
   @Patch(':id/status')
+  @Roles('operator')
   @ApiOperation({
     summary: 'Move a run (audited by the engine: UPDATE WORKFLOW_RUN { status, previousStatus })',
   })
@@ -50,6 +53,7 @@ export class WorkflowRunsController {
   }
 
   @Post(':id/cancel')
+  @Roles('operator')
   @HttpCode(200)
   @ApiOperation({ summary: 'Cancel a pending or running run (audited: UPDATE WORKFLOW_RUN)' })
   @ApiOkResponse({ type: WorkflowRunDto })

@@ -12,6 +12,7 @@ import {
 import type { Page } from '@/common/pagination/cursor';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
 import { Audited } from '@/modules/auditing';
+import { Roles } from '@/modules/identity';
 import { ErrorResponseDto } from '@/common/errors/error-response.dto';
 import { CreateWorkflowDto, ListRunsDto, StartRunDto, UpdateWorkflowDto } from './dto/workflow.dto';
 import {
@@ -34,6 +35,7 @@ export class WorkflowsController {
   constructor(private readonly workflows: WorkflowsService) {}
 
   @Post()
+  @Roles('editor')
   @Audited({ action: 'CREATE', entity: 'WORKFLOW_DEFINITION' })
   @ApiOperation({ summary: 'Create a workflow (audited: CREATE WORKFLOW_DEFINITION)' })
   @ApiCreatedResponse({ type: WorkflowDto })
@@ -43,6 +45,7 @@ export class WorkflowsController {
   }
 
   @Get()
+  @Roles('viewer')
   @ApiOperation({ summary: 'List workflows by name' })
   @ApiOkResponse({ type: WorkflowPageDto })
   list(@Query() query: PageQueryDto): Promise<Page<WorkflowDefinition>> {
@@ -50,6 +53,7 @@ export class WorkflowsController {
   }
 
   @Get(':id')
+  @Roles('viewer')
   @ApiOperation({ summary: 'Fetch a workflow' })
   @ApiOkResponse({ type: WorkflowDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })
@@ -58,6 +62,7 @@ export class WorkflowsController {
   }
 
   @Patch(':id')
+  @Roles('editor')
   @Audited({ action: 'UPDATE', entity: 'WORKFLOW_DEFINITION' })
   @ApiOperation({
     summary: 'Change a workflow (audited: UPDATE WORKFLOW_DEFINITION with details.changes)',
@@ -70,6 +75,7 @@ export class WorkflowsController {
   }
 
   @Delete(':id')
+  @Roles('editor')
   @HttpCode(204)
   @Audited({ action: 'DELETE', entity: 'WORKFLOW_DEFINITION' })
   @ApiOperation({ summary: 'Delete a workflow without runs (audited: DELETE WORKFLOW_DEFINITION)' })
@@ -81,6 +87,7 @@ export class WorkflowsController {
   }
 
   @Post(':id/runs')
+  @Roles('operator')
   @Audited({
     action: 'CREATE',
     entity: 'WORKFLOW_RUN',
@@ -100,6 +107,7 @@ export class WorkflowsController {
   }
 
   @Get(':id/runs')
+  @Roles('viewer')
   @ApiOperation({ summary: "A workflow's runs, newest first (filter by status)" })
   @ApiOkResponse({ type: WorkflowRunPageDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto })

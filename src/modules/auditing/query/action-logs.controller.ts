@@ -8,6 +8,7 @@ import {
 } from '@nestjs/swagger';
 import { OmitType } from '@nestjs/swagger';
 import type { Page } from '@/common/pagination/cursor';
+import { Roles } from '@/modules/identity';
 import type { ActionLogEntry } from '../audit.types';
 import { ActionLogQueryService } from './action-log-query.service';
 import { ActionLogEntryDto, ActionLogPageDto } from './dto/action-log-entry.dto';
@@ -19,6 +20,7 @@ class EntityHistoryQueryDto extends OmitType(QueryActionLogsDto, [
 ] as const) {}
 
 @ApiTags('action-logs')
+@Roles('auditor')
 @Controller('action-logs')
 export class ActionLogsController {
   constructor(private readonly logs: ActionLogQueryService) {}
