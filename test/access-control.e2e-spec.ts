@@ -275,7 +275,8 @@ function logText(lines: string[]): string {
   return lines
     .map((l) => {
       try {
-        return String((JSON.parse(l) as { msg?: unknown }).msg ?? l);
+        const { msg } = JSON.parse(l) as { msg?: unknown };
+        return typeof msg === 'string' ? msg : l;
       } catch {
         return l;
       }
