@@ -93,6 +93,16 @@ export class Env {
   @Min(50)
   @Max(600_000)
   AUDIT_RETRY_INTERVAL_MS = 2_000;
+
+  /**
+   * Rejected attempts (401/403, failed handlers) on audited routes get an entry each, up to
+   * this many per (ip, actor) per minute; the rest are summarised in one entry per kind.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  AUDIT_REJECTED_MAX_PER_MINUTE = 60;
 }
 
 /** Validates and types `process.env`; throws one error that names every bad variable. */

@@ -41,6 +41,7 @@ export function requestIdOf(req: RawRequest): string {
           ctx.set('requestId', requestId);
           ctx.set('correlationId', correlationId);
           ctx.set('actorId', SYSTEM_ACTOR); // ActorGuard sets the verified identity
+          ctx.set('actorRoles', []);
           ctx.set('ip', req.socket?.remoteAddress ?? null);
           ctx.set('userAgent', userAgent ? userAgent.slice(0, 512) : null);
           ctx.set('method', req.method ?? null);

@@ -6,6 +6,10 @@ export interface RequestContext extends ClsStore {
   correlationId: string;
   /** The verified identity; `system` for system-initiated actions. */
   actorId: string;
+  /** The roles the actor held when acting; `[]` for system actions and anonymous callers. */
+  actorRoles: string[];
+  /** The status a successful response of the current route gets (set by the audit interceptor). */
+  routeStatus?: number;
   ip: string | null;
   userAgent: string | null;
   method: string | null;

@@ -39,3 +39,12 @@ export interface AuditedOptions<TResult = any> {
  * create(@Body() dto: CreateInvoiceDto) { return this.invoices.create(dto); }
  */
 export const Audited = Reflector.createDecorator<AuditedOptions>();
+
+/**
+ * Audits a read route (or a controller of them) without a transaction: after the handler
+ * succeeds, its entry is queued and written in the background within a second, batched with
+ * others (see `AuditBackgroundQueue`); a rejected attempt is recorded like one of an
+ * `@Audited` route. For frequent reads (searches of the audit trail) that must keep their
+ * throughput. Same options as `@Audited`.
+ */
+export const AuditedRead = Reflector.createDecorator<AuditedOptions>();
