@@ -3,6 +3,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { PeriodicTask } from '@/common/periodic-task';
 import { AuditEntryWriter, type PendingEntry } from './audit-entry.writer';
 
@@ -15,22 +16,45 @@ const BATCH = 500;
  * Entries that do not belong to a request's transaction and need not hold up its response:
  * reads of the audit trail, and rejected attempts (written after their request rolled back).
  * They are validated when queued and written every `BACKGROUND_FLUSH_MS`, up to `BATCH` per
- * round trip through `audit_write` (so the outbox and the failure policy apply as to any
- * entry), and on shutdown. A crash loses what was queued since the last flush.
+ * round trip through `audit_write` (an entry whose insert fails goes to the outbox), and at
+ * shutdown: when the HTTP server has closed (its last request answered) and before the
+ * database pool closes. A crash loses what was queued since the last flush.
  */
 @Injectable()
 export class AuditBackgroundQueue implements OnApplicationBootstrap, OnApplicationShutdown {
   private queue: PendingEntry[] = [];
   private readonly task = new PeriodicTask(() => this.drain(), BACKGROUND_FLUSH_MS);
+  private readonly beforeFinal: (() => void)[] = [];
 
-  constructor(private readonly writer: AuditEntryWriter) {}
+  constructor(
+    private readonly writer: AuditEntryWriter,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  /** `fn` runs just before the last flush (e.g. to queue what is still being counted). */
+  beforeFinalFlush(fn: () => void): void {
+    this.beforeFinal.push(fn);
+  }
 
   onApplicationBootstrap(): void {
     this.task.start();
+    // Nest destroys the database pool in its shutdown hooks, after the HTTP server has
+    // closed: the server's own close hook is the moment when no request can queue anything
+    // more and the database is still there.
+    const server = this.adapterHost.httpAdapter?.getInstance<{
+      addHook?: (name: 'onClose', fn: () => Promise<void>) => void;
+    }>();
+    server?.addHook?.('onClose', () => this.finalFlush());
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Last resort (no HTTP server): whatever is left, stored or logged. */
+  onApplicationShutdown(): Promise<void> {
+    return this.finalFlush();
+  }
+
+  private async finalFlush(): Promise<void> {
     await this.task.stop();
+    for (const fn of this.beforeFinal) fn();
     await this.drain();
   }
 
