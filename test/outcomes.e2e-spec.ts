@@ -272,6 +272,32 @@ describe('Outcomes, roles and read auditing (e2e)', () => {
       });
     });
 
+    it('a background batch with one entry that cannot be inserted stores the others and keeps that one pending', async () => {
+      await t.db.query(`
+        CREATE OR REPLACE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.actor_id = 'poison' THEN RAISE EXCEPTION 'poisoned entry'; END IF;
+        RETURN NEW; END $$;
+        CREATE TRIGGER test_poison BEFORE INSERT ON action_log
+          FOR EACH ROW EXECUTE FUNCTION test_poison();`);
+      try {
+        for (const user of ['reader-1', 'poison', 'reader-2']) {
+          await t.http.get('/api/v1/action-logs').set('X-User-ID', user).expect(200);
+        }
+        await t.flushAudit();
+        const { rows } = await t.db.query(`SELECT actor_id FROM action_log ORDER BY id`);
+        expect(rows.map((r) => r.actor_id)).toEqual(['reader-1', 'reader-2']);
+        const { rows: pending } = await t.db.query(`SELECT entry, last_error FROM audit_outbox`);
+        expect(pending).toEqual([
+          {
+            entry: expect.objectContaining({ actorId: 'poison', actionType: 'READ' }),
+            last_error: expect.stringContaining('poisoned entry'),
+          },
+        ]);
+      } finally {
+        await t.db.query(`DROP TRIGGER test_poison ON action_log`);
+      }
+    });
+
     it('stores read entries in the background, and on shutdown', async () => {
       const other = await createTestApp({ databaseUrl: t.databaseUrl });
       await other.http.get('/api/v1/action-logs').set('X-User-ID', 'late-reader').expect(200);

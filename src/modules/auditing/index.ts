@@ -2,7 +2,7 @@
  * The auditing module's public face: the only file other modules import from.
  * `@Audited` / `@AuditedEntity` to declare, `AuditingService` for system jobs and imports.
  */
-export { Audited, type AuditContext, type AuditedOptions } from './audited.decorator';
+export { Audited, AuditedRead, type AuditContext, type AuditedOptions } from './audited.decorator';
 export { AuditedEntity, type ChangeSet } from './capture/change-capture';
 export { redact, REDACTED } from './capture/redaction';
 export { AuditingService } from './auditing.service';

@@ -43,6 +43,9 @@ const WRITE_SQL = `SELECT audit_write($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9,
 
 type WriteValue = string | number | boolean | null | string[];
 
+/** Where `values()` puts the fail-closed flag (a parameter of audit_write, not a column). */
+const FAIL_CLOSED_AT = 12;
+
 /** A value as an SQL literal, for statements sent with the simple-query protocol. */
 function literal(v: WriteValue): string {
   if (v === null) return 'NULL';
@@ -146,23 +149,39 @@ export class AuditEntryWriter {
   }
 
   /**
-   * Writes entries outside any request transaction, all in one round trip: one simple-query
-   * string of `audit_write` calls, which PostgreSQL runs as one implicit transaction. An entry
-   * that cannot be inserted goes to the outbox (under either policy); if the batch itself
-   * fails (database unreachable, outbox failing too), every entry is logged (JSON, with its
-   * details already redacted) so none disappears without a trace.
+   * Writes entries outside any request transaction, in one round trip: one multi-row INSERT.
+   * If that fails (one bad entry fails them all), the same entries go through `audit_write`
+   * one by one in a single simple-query string, so each one that still cannot be inserted
+   * goes to the outbox (under either policy: there is no change to roll back, keeping the
+   * entry pending is the only useful thing to do). If even that fails (database unreachable,
+   * outbox failing too), every entry is logged (JSON, details already redacted): none
+   * disappears without a trace.
    */
   async writeBatch(batch: PendingEntry[]): Promise<number> {
     if (batch.length === 0) return 0;
     const ids = batch.map(() => randomUUID());
-    const sql = batch
-      // Always through the outbox when the insert fails, whatever the policy: there is no
-      // change to roll back, so keeping the entry pending is the only useful thing to do.
-      .map(({ entry, context }, i) => inlineWrite(this.values(ids[i], entry, context, false)))
-      .join(';\n');
+    const values = batch.map(({ entry, context }, i) => this.values(ids[i], entry, context, false));
+    try {
+      await this.simpleQuery(
+        `INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id, details,
+           request_id, correlation_id, ip, user_agent, method, path, outcome, status_code, actor_roles)
+         VALUES ${values
+           .map(
+             (v) =>
+               `(${v
+                 .filter((_, k) => k !== FAIL_CLOSED_AT)
+                 .map(literal)
+                 .join(', ')})`,
+           )
+           .join(',\n')}`,
+      );
+      return batch.length;
+    } catch {
+      // Told apart entry by entry below.
+    }
     let results: { rows: { error: string | null }[] }[];
     try {
-      results = await this.simpleQuery(sql);
+      results = await this.simpleQuery(values.map(inlineWrite).join(';\n'));
     } catch (cause) {
       this.metrics.failures += batch.length;
       for (const [i, { entry, context }] of batch.entries()) {
