@@ -30,8 +30,9 @@ export interface AuditedOptions<TResult = any> {
 /**
  * Marks a controller method (or a whole controller), or a provider method, as audited. The
  * code runs in one database transaction; after it succeeds the action-log entry is written in
- * that same transaction. Code that throws commits nothing and writes no entry. Provider methods
- * called outside a request are audited with actor `system` and no request metadata.
+ * that same transaction. Code that throws commits nothing and writes no entry in it (an HTTP
+ * request's failed or denied attempt is recorded afterwards, see `AuditRejections`). Provider
+ * methods called outside a request are audited with actor `system` and no request metadata.
  *
  * @example
  * \@Post()
