@@ -267,6 +267,7 @@ describe('Outcomes, roles and read auditing (e2e)', () => {
         path: '/api/v1/action-logs',
       });
       expect(reads[1].details).toBeNull();
+
       expect(reads[2].details).toEqual({
         filters: { entityType: 'MCP_DEFINITION', entityId: change.entity_id },
       });

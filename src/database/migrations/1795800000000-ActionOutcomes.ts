@@ -6,6 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   or `DENIED` (401/403);
  * - `status_code` — the HTTP status of the request; null for system actions (no request);
  * - `actor_roles` — the roles the actor held when acting; `{}` for system actions.
+ * `audit_write` also takes the time of the event (`p_occurred_at`; null → `clock_timestamp()`),
+ * for entries written after the fact (rejected attempts, reads: see AuditBackgroundQueue).
  * `audit_write` takes the three (its old signature is dropped, so no caller can write an entry
  * without them) and keeps its SQLSTATEs (AU001 fail-closed, AU002 outbox failed too); the
  * outbox JSON carries them.
@@ -46,15 +48,20 @@ export class ActionOutcomes1795800000000 implements MigrationInterface {
 }
 
 const OLD_ARGS = 'uuid, text, text, text, text, jsonb, text, text, text, text, text, text, boolean';
-const NEW_ARGS = `${OLD_ARGS}, text, integer, text[]`;
+const NEW_ARGS = `${OLD_ARGS}, text, integer, text[], timestamptz`;
 
 /** `audit_write` as of AuditWriteErrorCodes (`withOutcomes` false), or with the new fields. */
 function auditWrite(withOutcomes: boolean): string {
   const extraParams = withOutcomes
-    ? `, p_outcome text, p_status_code integer, p_actor_roles text[]`
+    ? `, p_outcome text, p_status_code integer, p_actor_roles text[], p_occurred_at timestamptz`
     : '';
-  const extraColumns = withOutcomes ? ', outcome, status_code, actor_roles' : '';
-  const extraValues = withOutcomes ? ', p_outcome, p_status_code, p_actor_roles' : '';
+  const extraColumns = withOutcomes ? ', outcome, status_code, actor_roles, "timestamp"' : '';
+  const extraValues = withOutcomes
+    ? ', p_outcome, p_status_code, p_actor_roles, COALESCE(p_occurred_at, clock_timestamp())'
+    : '';
+  const occurredAt = withOutcomes
+    ? 'COALESCE(p_occurred_at, clock_timestamp())'
+    : 'clock_timestamp()';
   const extraJson = withOutcomes
     ? `, 'outcome', p_outcome, 'statusCode', p_status_code, 'actorRoles', to_jsonb(p_actor_roles)`
     : '';
@@ -82,7 +89,7 @@ function auditWrite(withOutcomes: boolean): string {
       END;
       BEGIN
         INSERT INTO audit_outbox (event_id, occurred_at, entry, last_error)
-        VALUES (p_event_id, clock_timestamp(), jsonb_build_object(
+        VALUES (p_event_id, ${occurredAt}, jsonb_build_object(
           'actorId', p_actor_id, 'actionType', p_action_type, 'entityType', p_entity_type,
           'entityId', p_entity_id, 'details', p_details, 'requestId', p_request_id,
           'correlationId', p_correlation_id, 'ip', p_ip, 'userAgent', p_user_agent,

@@ -39,7 +39,7 @@ interface PgConnection {
   query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
 }
 
-const WRITE_SQL = `SELECT audit_write($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15::integer, $16::text[]) AS error`;
+const WRITE_SQL = `SELECT audit_write($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15::integer, $16::text[], $17::timestamptz) AS error`;
 
 type WriteValue = string | number | boolean | null | string[];
 
@@ -63,6 +63,8 @@ function inlineWrite(values: WriteValue[]): string {
 export interface PendingEntry {
   entry: ValidEntry;
   context: ActionLogContext;
+  /** When it happened (ISO-8601): the entry keeps this time, not the time it was stored. */
+  occurredAt: string;
 }
 
 /**
@@ -127,6 +129,7 @@ export class AuditEntryWriter {
     entry: ValidEntry,
     context: ActionLogContext,
     failClosed = this.failClosed,
+    occurredAt: string | null = null,
   ): WriteValue[] {
     return [
       eventId,
@@ -145,6 +148,7 @@ export class AuditEntryWriter {
       entry.outcome,
       context.statusCode,
       entry.actorRoles,
+      occurredAt,
     ];
   }
 
@@ -160,11 +164,14 @@ export class AuditEntryWriter {
   async writeBatch(batch: PendingEntry[]): Promise<number> {
     if (batch.length === 0) return 0;
     const ids = batch.map(() => randomUUID());
-    const values = batch.map(({ entry, context }, i) => this.values(ids[i], entry, context, false));
+    const values = batch.map(({ entry, context, occurredAt }, i) =>
+      this.values(ids[i], entry, context, false, occurredAt),
+    );
     try {
       await this.simpleQuery(
         `INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id, details,
-           request_id, correlation_id, ip, user_agent, method, path, outcome, status_code, actor_roles)
+           request_id, correlation_id, ip, user_agent, method, path, outcome, status_code, actor_roles,
+           "timestamp")
          VALUES ${values
            .map(
              (v) =>

@@ -136,6 +136,7 @@ export class AuditRejections
             },
           },
           s.context,
+          s.last, // a summary is as of the last attempt it counts
         );
         queued++;
       }
@@ -250,8 +251,12 @@ export class AuditRejections
     s.statusCodes[a.status] = (s.statusCodes[a.status] ?? 0) + 1;
   }
 
-  private enqueue(input: Parameters<typeof validateEntry>[0], context: ActionLogContext): void {
-    this.queue.enqueue({ entry: validateEntry(input, this.registry), context });
+  private enqueue(
+    input: Parameters<typeof validateEntry>[0],
+    context: ActionLogContext,
+    occurredAt: string = new Date().toISOString(),
+  ): void {
+    this.queue.enqueue({ entry: validateEntry(input, this.registry), context, occurredAt });
   }
 }
 

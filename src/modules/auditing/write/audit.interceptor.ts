@@ -79,7 +79,11 @@ export class AuditInterceptor implements NestInterceptor {
         },
         this.registry,
       );
-      this.queue.enqueue({ entry, context: auditContextOf(this.cls) });
+      this.queue.enqueue({
+        entry,
+        context: auditContextOf(this.cls),
+        occurredAt: new Date().toISOString(),
+      });
     } catch (error) {
       // The read has happened; its entry is refused (a declaration bug): say so loudly.
       this.logger.error(
