@@ -368,6 +368,46 @@ describe('Outcomes, roles and read auditing (e2e)', () => {
     });
   });
 
+  describe('when the log cannot be written', () => {
+    it('keeps outcome, status and roles through the outbox, and the retrier stores them', async () => {
+      await t.db.query(`
+        CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
+        CREATE TRIGGER test_fail_audit BEFORE INSERT ON action_log
+          FOR EACH ROW EXECUTE FUNCTION test_fail_audit();`);
+      try {
+        await t.http
+          .post('/api/v1/test-gated-widgets')
+          .set({ 'x-test-subject': 'erin', 'x-test-roles': 'editor' })
+          .send({ name: 'kept' })
+          .expect(201);
+        await t.http
+          .post('/api/v1/test-gated-widgets')
+          .set({ 'x-test-subject': 'vic', 'x-test-roles': 'viewer', 'x-test-deny': '403' })
+          .send({ name: 'refused' })
+          .expect(403);
+        await t.flushAudit();
+        const { rows: pending } = await t.db.query(
+          `SELECT entry FROM audit_outbox ORDER BY occurred_at`,
+        );
+        expect(
+          pending.map((r) => [r.entry.outcome, r.entry.statusCode, r.entry.actorRoles]),
+        ).toEqual([
+          ['SUCCESS', 201, ['editor']],
+          ['DENIED', 403, ['viewer']],
+        ]);
+      } finally {
+        await t.db.query(`DROP TRIGGER test_fail_audit ON action_log`);
+      }
+      expect(await t.app.get(AuditOutboxService).drain()).toBe(2);
+      const rows = await entries();
+      expect(rows.map((r) => [r.actor_id, r.outcome, r.status_code, r.actor_roles])).toEqual([
+        ['erin', 'SUCCESS', 201, ['editor']],
+        ['vic', 'DENIED', 403, ['viewer']],
+      ]);
+    });
+  });
+
   describe('the migration', () => {
     it('gives existing entries SUCCESS, no status and no roles, and the outbox retrier fills in old pending entries the same way', async () => {
       const db = await createTestDatabase();
