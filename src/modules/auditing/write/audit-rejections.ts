@@ -1,5 +1,4 @@
 import {
-  HttpStatus,
   Injectable,
   Logger,
   type ArgumentsHost,
@@ -34,6 +33,8 @@ import { validateEntry } from './audit-entry.validator';
 export const REJECTION_WINDOW_MS = 60_000;
 /** How often closed windows are summarised. */
 const SWEEP_MS = 5_000;
+/** Refused before the handler ran: unauthenticated, or not allowed. */
+const DENIED_STATUSES = new Set([401, 403]);
 /** A reason or message is kept to this length: an auditor needs the gist, not an essay. */
 const MAX_TEXT = 256;
 
@@ -151,7 +152,7 @@ export class AuditRejections
     if (!options) return; // an unaudited route, or none (unknown path, body parser…)
 
     const status = body.statusCode;
-    const denied = status === Number(HttpStatus.UNAUTHORIZED) || status === 403;
+    const denied = DENIED_STATUSES.has(status);
     const outcome: Outcome = denied ? 'DENIED' : 'FAILURE';
     const actorId = this.cls.get('actorId') ?? SYSTEM_ACTOR;
     const actorRoles = actorRolesOf(this.cls);
