@@ -129,6 +129,22 @@ describe('Access control (e2e, header mode)', () => {
       }
     }
     expect(outcome).toEqual(expected);
+    // Every refusal on an audited route is on the record: one DENIED entry each, by the caller.
+    await t.flushAudit();
+    const { rows: denied } = await t.db.query<{ actor_id: string; method: string; path: string }>(
+      `SELECT actor_id, method, path FROM action_log WHERE outcome = 'DENIED'`,
+    );
+    const deniedKeys = denied.map((d) => `${d.actor_id} ${d.method}`).sort();
+    const expectedKeys = routes
+      .filter((r) => r.audited)
+      .flatMap((r) =>
+        callers
+          .filter((c) => expected[c][r.key] === 'denied')
+          .map((c) => `matrix-${c} ${r.method}`),
+      )
+      .sort();
+    expect(expectedKeys.length).toBeGreaterThan(0);
+    expect(deniedKeys).toEqual(expectedKeys);
     // The walk wrote nothing: every allowed call hit an id that does not exist.
     const { rows } = await t.db.query<{ n: string }>(`SELECT count(*) AS n FROM mcp_definitions`);
     expect(Number(rows[0].n)).toBe(0);

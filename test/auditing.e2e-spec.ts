@@ -130,7 +130,18 @@ describe('Auditing (e2e)', () => {
       requestId: res.headers['x-request-id'],
     });
     expect(await count(t, 'test_widgets')).toBe(0);
-    expect(await count(t, 'action_log')).toBe(0);
+    await t.flushAudit();
+    // The attempt is on record, as a failure: no SUCCESS entry, the change rolled back.
+    const rows = await entries(t);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      outcome: 'FAILURE',
+      status_code: 500,
+      action_type: 'CREATE',
+      entity_type: 'TEST_WIDGET',
+      entity_id: '-',
+      details: { statusCode: 500, error: 'Internal Server Error' },
+    });
   });
 
   it('audits what an audited call saved before it threw, when its caller caught it and committed', async () => {
@@ -170,11 +181,16 @@ describe('Auditing (e2e)', () => {
     expect(rows[0].details).toEqual({ changes: { tags: { from: [], to: ['flipped'] } } });
   });
 
-  it('writes nothing for a request that fails validation', async () => {
+  it('changes nothing for a request that fails validation, and records each as a FAILURE', async () => {
     await t.http.post('/api/v1/test-widgets').send({ name: 42 }).expect(400);
     await t.http.post('/api/v1/test-widgets').send({ name: 'x', extra: true }).expect(400);
     expect(await count(t, 'test_widgets')).toBe(0);
-    expect(await count(t, 'action_log')).toBe(0);
+    await t.flushAudit();
+    const rows = await entries(t);
+    expect(rows.map((r) => [r.outcome, r.status_code, r.details.statusCode])).toEqual([
+      ['FAILURE', 400, 400],
+      ['FAILURE', 400, 400],
+    ]);
   });
 
   it('takes the actor from X-User-ID, `anonymous` without it, and refuses a malformed one or `system`', async () => {
@@ -198,8 +214,16 @@ describe('Auditing (e2e)', () => {
         .expect(400);
       expect(impostor.body.message).toMatch(/reserved for the engine and jobs/);
     }
+    await t.flushAudit();
     const rows = await entries(t);
-    expect(rows.map((r) => r.actor_id)).toEqual(['carol@example.com', 'anonymous']);
+    expect(rows.map((r) => [r.actor_id, r.outcome])).toEqual([
+      ['carol@example.com', 'SUCCESS'],
+      ['anonymous', 'SUCCESS'],
+      // A refused identity is not taken: each failed attempt is the anonymous default's.
+      ['anonymous', 'FAILURE'],
+      ['anonymous', 'FAILURE'],
+      ['anonymous', 'FAILURE'],
+    ]);
     expect(await count(t, 'test_widgets')).toBe(2);
   });
 
@@ -285,7 +309,9 @@ describe('Auditing (e2e)', () => {
       expect(await q({ entityType: 'TEST_WIDGET', entityId: String(a.body.id) })).toHaveLength(2);
       expect(await q({ requestId: 'rq-a' })).toHaveLength(1);
       expect(await q({ correlationId: 'flow-1' })).toHaveLength(2);
-      expect(await q({ from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' })).toHaveLength(3);
+      // (Entity type too: the searches themselves are on record, as READ ACTION_LOG.)
+      const window = { from: '2000-01-01T00:00:00Z', to: '2100-01-01T00:00:00Z' };
+      expect(await q({ ...window, entityType: 'TEST_WIDGET' })).toHaveLength(3);
       expect(await q({ to: '2000-01-01T00:00:00Z' })).toHaveLength(0);
 
       const history = await t.http
@@ -447,7 +473,11 @@ describe('Auditing (e2e)', () => {
         expect(res.body.message).toMatch(/audit trail cannot be written/);
         expect((await t.db.query(`SELECT name FROM test_widgets`)).rows).toEqual([{ name: 'ok' }]);
         expect(await count(t, 'action_log')).toBe(1);
-        expect(await count(t, 'audit_outbox')).toBe(0);
+        // The refused attempt's own FAILURE entry has no change to roll back: it is kept
+        // pending like under fail-open, never lost.
+        await closed.flushAudit();
+        const { rows } = await t.db.query(`SELECT entry FROM audit_outbox`);
+        expect(rows.map((r) => [r.entry.outcome, r.entry.statusCode])).toEqual([['FAILURE', 503]]);
       } finally {
         await closed.close();
       }

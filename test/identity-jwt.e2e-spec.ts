@@ -160,10 +160,30 @@ describe('Identity, jwt mode with a public key file (e2e)', () => {
     ];
     it.each(cases)('%s', async (_name, make, reason) => {
       const token = await make();
-      const res = await get(token).expect(401);
+      // An audited route: the refused attempt is on the record.
+      const res = await t.http
+        .post('/api/v1/mcp-definitions')
+        .set('Authorization', `Bearer ${token}`)
+        .send({ name: 'attack', transport: 'stdio', command: 'node' })
+        .expect(401);
       expect(res.body.message).toMatch(reason);
       expect(res.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
       expect(JSON.stringify(res.body)).not.toContain(token);
+      await t.flushAudit();
+      const { rows } = await t.db.query(`SELECT * FROM action_log WHERE request_id = $1`, [
+        res.headers['x-request-id'],
+      ]);
+      expect(rows).toEqual([
+        expect.objectContaining({
+          outcome: 'DENIED',
+          status_code: 401,
+          actor_id: 'anonymous',
+          action_type: 'CREATE',
+          entity_type: 'MCP_DEFINITION',
+          details: { reason: expect.stringMatching(reason) },
+        }),
+      ]);
+      expect(JSON.stringify(rows[0])).not.toContain(token);
     });
   });
 

@@ -89,7 +89,8 @@ describe('Lean transaction adapter (library behaviour it relies on)', () => {
       const error = await t.db
         .query(
           `SELECT audit_write(gen_random_uuid(), 'a', 'CREATE', 'ACTION_LOG', '1', NULL,
-                              NULL, NULL, NULL, NULL, NULL, NULL, true)`,
+                              NULL, NULL, NULL, NULL, NULL, NULL, true,
+                              'SUCCESS', NULL, '{}', NULL)`,
         )
         .catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'AU001', message: expect.stringMatching(/injected/) });

@@ -26,7 +26,9 @@ describe('MCP definitions (e2e)', () => {
   beforeEach(() => t.truncate('action_log', 'audit_outbox', 'mcp_versions', 'mcp_definitions'));
   afterAll(() => t.close());
 
+  /** Every entry, those written in the background (rejected attempts, reads) included. */
   async function entries(where = 'true', params: unknown[] = []) {
+    await t.flushAudit();
     const { rows } = await t.db.query(
       `SELECT * FROM action_log WHERE ${where} ORDER BY "timestamp", id`,
       params,
@@ -99,7 +101,7 @@ describe('MCP definitions (e2e)', () => {
     expect(rows.map((r) => r.details)).toEqual([{ changes: {} }, { changes: {} }]);
   });
 
-  it('validates each rule with 400 and writes nothing', async () => {
+  it('validates each rule with 400, changes nothing, and records each attempt as a FAILURE', async () => {
     const bad: [string, object][] = [
       ['missing name', { ...stdio, name: undefined }],
       ['upper-case name', { ...stdio, name: 'FileSystem' }],
@@ -149,7 +151,19 @@ describe('MCP definitions (e2e)', () => {
       const res = await t.http.patch(`/api/v1/mcp-definitions/${body.id}`).send(patch);
       expect({ rule, status: res.status }).toEqual({ rule, status: 400 });
     }
-    expect((await entries()).map((r) => r.action_type)).toEqual(['CREATE']);
+    const rows = await entries();
+    expect(rows.filter((r) => r.outcome === 'SUCCESS').map((r) => r.action_type)).toEqual([
+      'CREATE',
+    ]);
+    // A failed CREATE names no entity ('-'); a failed PATCH names the one it aimed at.
+    expect(
+      rows
+        .filter((r) => r.outcome !== 'SUCCESS')
+        .map((r) => [r.outcome, r.action_type, r.entity_id, r.status_code]),
+    ).toEqual([
+      ...bad.map(() => ['FAILURE', 'CREATE', '-', 400]),
+      ...badPatches.map(() => ['FAILURE', 'UPDATE', body.id, 400]),
+    ]);
     const unchanged = await t.http.get(`/api/v1/mcp-definitions/${body.id}`).expect(200);
     expect(unchanged.body).toMatchObject({ transport: 'stdio', command: 'npx' });
   });
@@ -168,7 +182,11 @@ describe('MCP definitions (e2e)', () => {
       .patch(`/api/v1/mcp-definitions/${String(body.id).toUpperCase()}`)
       .send({ description: 'x' })
       .expect(404);
-    expect((await entries()).map((r) => r.action_type)).toEqual(['CREATE']);
+    // The refused PATCH is on record with the id as it was asked for: it changed nothing.
+    expect((await entries()).map((r) => [r.outcome, r.action_type, r.entity_id])).toEqual([
+      ['SUCCESS', 'CREATE', body.id],
+      ['FAILURE', 'UPDATE', String(body.id).toUpperCase()],
+    ]);
   });
 
   it('switches transport when the new fields come with it', async () => {
@@ -192,7 +210,7 @@ describe('MCP definitions (e2e)', () => {
     ]);
   });
 
-  it('writes no entry on 404 and 409', async () => {
+  it('writes no change entry on 404 and 409; each attempt on an audited route is one FAILURE', async () => {
     const missing = '00000000-0000-4000-8000-000000000000';
     await t.http.get(`/api/v1/mcp-definitions/${missing}`).expect(404);
     await t.http.get('/api/v1/mcp-definitions/not-a-uuid').expect(404);
@@ -221,11 +239,26 @@ describe('MCP definitions (e2e)', () => {
       .expect(409);
 
     const rows = await entries();
-    expect(rows.map((r) => `${r.action_type} ${r.entity_type}`)).toEqual([
-      'CREATE MCP_DEFINITION',
-      'CREATE MCP_DEFINITION',
-      'CREATE MCP_VERSION',
+    expect(
+      rows.filter((r) => r.outcome === 'SUCCESS').map((r) => `${r.action_type} ${r.entity_type}`),
+    ).toEqual(['CREATE MCP_DEFINITION', 'CREATE MCP_DEFINITION', 'CREATE MCP_VERSION']);
+    // The GETs are not audited routes: no entry for their 404s.
+    expect(
+      rows
+        .filter((r) => r.outcome !== 'SUCCESS')
+        .map((r) => [r.outcome, `${r.action_type} ${r.entity_type}`, r.entity_id, r.status_code]),
+    ).toEqual([
+      ['FAILURE', 'UPDATE MCP_DEFINITION', missing, 404],
+      ['FAILURE', 'DELETE MCP_DEFINITION', missing, 404],
+      ['FAILURE', 'CREATE MCP_VERSION', '-', 404],
+      ['FAILURE', 'CREATE MCP_DEFINITION', '-', 409],
+      ['FAILURE', 'UPDATE MCP_DEFINITION', b.body.id, 409],
+      ['FAILURE', 'CREATE MCP_VERSION', '-', 409],
     ]);
+    expect(rows.find((r) => r.status_code === 409)?.details).toMatchObject({
+      statusCode: 409,
+      error: 'Conflict',
+    });
   });
 
   it('publishes, lists and fetches versions; deleting a definition deletes and audits each version', async () => {
@@ -270,7 +303,16 @@ describe('MCP definitions (e2e)', () => {
     await t.http.get(`/api/v1/mcp-definitions/${def.id}/versions/1.1.0`).expect(200);
     await t.http.get(`/api/v1/mcp-definitions/${def.id}/versions/9.9.9`).expect(404);
 
-    const versionEntries = await entries(`action_type = 'CREATE' AND entity_type = 'MCP_VERSION'`);
+    const versionEntries = await entries(
+      `action_type = 'CREATE' AND entity_type = 'MCP_VERSION' AND outcome = 'SUCCESS'`,
+    );
+    expect(
+      (await entries(`outcome = 'FAILURE'`)).map((r) => [r.entity_type, r.status_code]),
+    ).toEqual([
+      ['MCP_VERSION', 400],
+      ['MCP_VERSION', 400],
+      ['MCP_VERSION', 400],
+    ]);
     expect(versionEntries.map((r) => [r.entity_id, r.actor_id, r.details])).toEqual(
       published.map((id, i) => [
         id,

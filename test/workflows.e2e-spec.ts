@@ -75,7 +75,9 @@ describe('Workflows (e2e)', () => {
     ],
   });
 
+  /** Every entry, those written in the background (rejected attempts, reads) included. */
   async function entries(where = 'true', params: unknown[] = []) {
+    await t.flushAudit();
     const { rows } = await t.db.query(
       `SELECT * FROM action_log WHERE ${where} ORDER BY "timestamp", id`,
       params,
@@ -122,7 +124,7 @@ describe('Workflows (e2e)', () => {
     });
   });
 
-  it('refuses invalid workflows with 400 and no entry', async () => {
+  it('refuses invalid workflows with 400, no change entry, and one FAILURE entry each', async () => {
     const missing = '00000000-0000-4000-8000-000000000000';
     for (const body of [
       { ...workflow(), steps: [] },
@@ -140,9 +142,12 @@ describe('Workflows (e2e)', () => {
     }
     await t.http.post('/api/v1/workflows').send(workflow()).expect(201);
     await t.http.post('/api/v1/workflows').send(workflow()).expect(409);
-    expect(
-      (await entries(`entity_type = 'WORKFLOW_DEFINITION'`)).map((r) => r.action_type),
-    ).toEqual(['CREATE']);
+    const rows = await entries(`entity_type = 'WORKFLOW_DEFINITION'`);
+    expect(rows.map((r) => [r.outcome, r.action_type, r.status_code])).toEqual([
+      ...Array.from({ length: 6 }, () => ['FAILURE', 'CREATE', 400]),
+      ['SUCCESS', 'CREATE', 201],
+      ['FAILURE', 'CREATE', 409],
+    ]);
   });
 
   it('starts a run as user A and moves it RUNNING then SUCCEEDED as user B: three entries, in order', async () => {

@@ -150,6 +150,16 @@ export class Env {
   AUDIT_RETRY_INTERVAL_MS = 2_000;
 
   /**
+   * Rejected attempts (401/403, failed handlers) on audited routes get an entry each, up to
+   * this many per (ip, actor) per minute; the rest are summarised in one entry per kind.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
+  AUDIT_REJECTED_MAX_PER_MINUTE = 60;
+
+  /**
    * How callers are identified: `header` trusts X-User-ID / X-User-Roles (local use),
    * `jwt` verifies a bearer token. Unset: `jwt` in production, `header` otherwise.
    */

@@ -3,6 +3,7 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { API_PREFIX } from '@/bootstrap';
+import { Audited, AuditedRead } from '@/modules/auditing';
 import { accessRuleOf, type AccessRule } from '@/modules/identity';
 
 export interface RouteInfo {
@@ -12,6 +13,8 @@ export interface RouteInfo {
   method: string;
   path: string;
   rule: AccessRule | undefined;
+  /** `@Audited` or `@AuditedRead`: a refused call is on the record (DENIED). */
+  audited: boolean;
 }
 
 const join = (...parts: string[]): string =>
@@ -48,6 +51,9 @@ export function listRoutes(app: NestFastifyApplication): RouteInfo[] {
             method,
             path,
             rule: accessRuleOf(reflector, handler, metatype),
+            audited: [Audited, AuditedRead].some(
+              (d) => reflector.getAllAndOverride(d, [handler, metatype]) !== undefined,
+            ),
           });
         }
       }

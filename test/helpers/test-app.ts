@@ -6,6 +6,7 @@ import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import { AppModule, type AppModuleOptions } from '@/app.module';
 import { configureApp, createAdapter } from '@/bootstrap';
+import { AuditBackgroundQueue, AuditRejections } from '@/modules/auditing';
 import { createTestDatabase } from '../setup/test-database';
 
 export interface TestApp {
@@ -14,7 +15,12 @@ export interface TestApp {
   /** A direct connection to this file's database, for assertions and fault injection. */
   db: Pool;
   databaseUrl: string;
-  /** Empties the tables the tests write (between tests). */
+  /**
+   * Stores the entries written in the background (reads of the trail, rejected attempts),
+   * closing the open flood windows first (their summaries included). Resolves once stored.
+   */
+  flushAudit(): Promise<void>;
+  /** Empties the tables the tests write (between tests), after `flushAudit()`. */
   truncate(...tables: string[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -68,12 +74,19 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     // An idle connection dropped by the server (e.g. when another app's teardown force-drops
     // its database) is not a test failure; queries on a broken connection still fail loudly.
     db.on('error', () => undefined);
+    const flushAudit = async () => {
+      app.get(AuditRejections).closeWindows(Number.POSITIVE_INFINITY);
+      await app.get(AuditBackgroundQueue).flush();
+    };
     return {
       app,
       http: request.agent(app.getHttpServer()),
       db,
       databaseUrl: database.url,
+      flushAudit,
       truncate: async (...tables) => {
+        // Nothing of the previous test may land in the next one.
+        await flushAudit();
         if (tables.length)
           await db.query(
             `TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY CASCADE`,

@@ -6,8 +6,10 @@ export interface RequestContext extends ClsStore {
   correlationId: string;
   /** The verified identity; `anonymous` until (or unless) a request proves one, `system` for jobs. */
   actorId: string;
-  /** The roles the actor holds (`[]` until the identity is known). */
+  /** The roles the actor held when acting; `[]` for system actions and anonymous callers. */
   actorRoles: string[];
+  /** The status a successful response of the current route gets (set by the audit interceptor). */
+  routeStatus?: number;
   ip: string | null;
   userAgent: string | null;
   method: string | null;

@@ -3,7 +3,9 @@ import {
   Catch,
   HttpException,
   HttpStatus,
+  Inject,
   Logger,
+  Optional,
   type ExceptionFilter,
 } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
@@ -13,13 +15,13 @@ import type { RequestContext } from '@/common/context/request-context';
 import { serializeError } from '@/common/logging/logging.module';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from './database-unavailable';
 import { DomainError } from './domain-error';
+import {
+  HTTP_ERROR_OBSERVERS,
+  type ErrorBody,
+  type HttpErrorObserver,
+} from './http-error-observer';
 
-export interface ErrorBody {
-  statusCode: number;
-  message: string | string[];
-  error: string;
-  requestId?: string;
-}
+export type { ErrorBody };
 
 /** PostgreSQL error codes that are the caller's fault, not ours. */
 const PG_CLIENT_ERRORS: Record<string, HttpStatus> = {
@@ -56,7 +58,12 @@ function reasonPhrase(status: number): string {
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Exceptions');
 
-  constructor(private readonly cls: ClsService<RequestContext>) {}
+  constructor(
+    private readonly cls: ClsService<RequestContext>,
+    @Optional()
+    @Inject(HTTP_ERROR_OBSERVERS)
+    private readonly observers: HttpErrorObserver[] | null = null,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -74,7 +81,22 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     // Unavailable, not broken: the same request may succeed shortly.
     if (body.statusCode === 503) void reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
+    this.notify(exception, body, host);
     void reply.status(body.statusCode).send(body);
+  }
+
+  /** Observers (e.g. the audit trail's record of failed attempts) never change the response. */
+  private notify(exception: unknown, body: ErrorBody, host: ArgumentsHost): void {
+    for (const observer of this.observers ?? []) {
+      try {
+        observer.observe(exception, { ...body }, host);
+      } catch (error) {
+        this.logger.error(
+          { err: serializeError(error), requestId: body.requestId },
+          'An HTTP error observer failed; the error response is sent regardless',
+        );
+      }
+    }
   }
 
   private toBody(exception: unknown): ErrorBody {

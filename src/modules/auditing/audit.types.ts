@@ -1,6 +1,24 @@
 export const ACTION_TYPES = ['CREATE', 'READ', 'UPDATE', 'DELETE'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
+/**
+ * How the attempt ended: it happened (`SUCCESS`), the handler failed and its change rolled
+ * back (`FAILURE`), or the caller was refused before the handler ran (`DENIED`, 401/403).
+ */
+export const OUTCOMES = ['SUCCESS', 'FAILURE', 'DENIED'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/**
+ * The entity id of a rejected attempt that names no entity: a failed or denied CREATE (there
+ * is no result to take the id from), or a route without an `:id`.
+ */
+export const UNKNOWN_ENTITY_ID = '-';
+/** The entity id of a `READ ACTION_LOG` entry for a search (a single read names the entry). */
+export const SEARCH_ENTITY_ID = 'search';
+
+export const MAX_ROLES = 32;
+export const ROLE_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
 /** Entity types known without any declaration; modules add theirs through `@Audited`. */
 export const BUILT_IN_ENTITY_TYPES = [
   'MCP_DEFINITION',
@@ -29,6 +47,10 @@ export interface ActionLogInput {
   entityType: string;
   entityId: string | number;
   details?: AuditDetails | null;
+  /** Default `SUCCESS`. */
+  outcome?: Outcome;
+  /** The roles the actor held when acting; default `[]`. */
+  actorRoles?: string[];
 }
 
 /** Request metadata stored with an entry; null for system actions. */
@@ -39,6 +61,8 @@ export interface ActionLogContext {
   userAgent: string | null;
   method: string | null;
   path: string | null;
+  /** The HTTP status of the request (the route's success status, or the error's). */
+  statusCode: number | null;
 }
 
 /** An entry as the API returns it. */
@@ -52,6 +76,8 @@ export interface ActionLogEntry extends ActionLogContext {
   entityType: string;
   entityId: string;
   details: AuditDetails | null;
+  outcome: Outcome;
+  actorRoles: string[];
 }
 
 export type AuditWriteOutcome =

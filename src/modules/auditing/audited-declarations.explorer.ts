@@ -1,7 +1,9 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { ApplicationConfig, DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
-import { Audited, type AuditedOptions } from './audited.decorator';
+import { Audited, AuditedRead, type AuditedOptions } from './audited.decorator';
+import { AuditedRoutes } from './audited-routes';
 import { auditedEntityTypes } from './capture/change-capture';
 import { EntityTypeRegistry } from './entity-type.registry';
 import { AuditedExecution } from './write/audited-execution';
@@ -14,7 +16,9 @@ import { AuditedExecution } from './write/audited-execution';
  *   instance by a wrapper that runs it through `AuditedExecution` (per application instance,
  *   so two apps in one process never share a transaction host). Controllers are audited by
  *   the interceptor instead. Request-scoped and transient providers have no shared instance
- *   to wrap: `@Audited` on them fails at bootstrap rather than silently auditing nothing.
+ *   to wrap: `@Audited` on them fails at bootstrap rather than silently auditing nothing;
+ * - each audited route (`@Audited` or `@AuditedRead`) is noted by method and path, so a
+ *   rejected attempt can be told apart from one on an unaudited route (see `AuditedRoutes`).
  */
 @Injectable()
 export class AuditedDeclarationsExplorer implements OnModuleInit {
@@ -26,6 +30,8 @@ export class AuditedDeclarationsExplorer implements OnModuleInit {
     private readonly reflector: Reflector,
     private readonly registry: EntityTypeRegistry,
     private readonly execution: AuditedExecution,
+    private readonly routes: AuditedRoutes,
+    private readonly appConfig: ApplicationConfig,
   ) {}
 
   onModuleInit(): void {
@@ -44,11 +50,31 @@ export class AuditedDeclarationsExplorer implements OnModuleInit {
     for (const name of this.scanner.getAllMethodNames(prototype)) {
       const method = prototype[name];
       if (typeof method !== 'function') continue;
+      if (!wrapMethods) this.noteRoute(metatype as () => unknown, method as () => unknown);
       const options = this.reflector.get(Audited, method as () => unknown);
       if (!options) continue;
       this.registry.register(options.entity, `${String(wrapper.name)}.${name}`);
       if (wrapMethods) this.wrap(wrapper, name, method as Method, options);
     }
+  }
+
+  private noteRoute(controller: () => unknown, handler: () => unknown): void {
+    const verb: unknown = Reflect.getMetadata(METHOD_METADATA, handler);
+    if (typeof verb !== 'number') return; // not a route handler
+    const targets = [handler, controller];
+    const options = this.reflector.getAllAndOverride(Audited, targets);
+    const read = options ? undefined : this.reflector.getAllAndOverride(AuditedRead, targets);
+    if (!options && !read) return;
+    const asList = (p: unknown): string[] =>
+      (Array.isArray(p) ? p : [p]).map((x) => (typeof x === 'string' ? x : ''));
+    const prefix = this.appConfig.getGlobalPrefix();
+    const paths = asList(Reflect.getMetadata(PATH_METADATA, controller)).flatMap((c) =>
+      asList(Reflect.getMetadata(PATH_METADATA, handler)).map((m) => `${prefix}/${c}/${m}`),
+    );
+    this.routes.register(verb, paths, {
+      options: options ?? read,
+      background: !options,
+    });
   }
 
   private wrap(wrapper: InstanceWrapper, name: string, method: Method, options: AuditedOptions) {

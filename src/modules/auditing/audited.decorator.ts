@@ -30,8 +30,9 @@ export interface AuditedOptions<TResult = any> {
 /**
  * Marks a controller method (or a whole controller), or a provider method, as audited. The
  * code runs in one database transaction; after it succeeds the action-log entry is written in
- * that same transaction. Code that throws commits nothing and writes no entry. Provider methods
- * called outside a request are audited with actor `system` and no request metadata.
+ * that same transaction. Code that throws commits nothing and writes no entry in it (an HTTP
+ * request's failed or denied attempt is recorded afterwards, see `AuditRejections`). Provider
+ * methods called outside a request are audited with actor `system` and no request metadata.
  *
  * @example
  * \@Post()
@@ -39,3 +40,12 @@ export interface AuditedOptions<TResult = any> {
  * create(@Body() dto: CreateInvoiceDto) { return this.invoices.create(dto); }
  */
 export const Audited = Reflector.createDecorator<AuditedOptions>();
+
+/**
+ * Audits a read route (or a controller of them) without a transaction: after the handler
+ * succeeds, its entry is queued and written in the background within a second, batched with
+ * others (see `AuditBackgroundQueue`); a rejected attempt is recorded like one of an
+ * `@Audited` route. For frequent reads (searches of the audit trail) that must keep their
+ * throughput. Same options as `@Audited`.
+ */
+export const AuditedRead = Reflector.createDecorator<AuditedOptions>();

@@ -7,12 +7,16 @@ import { ClsModule } from 'nestjs-cls';
 import { AuditHealthIndicator } from './audit.health';
 import { AuditMetrics } from './audit-metrics';
 import { AuditedDeclarationsExplorer } from './audited-declarations.explorer';
+import { AuditedRoutes } from './audited-routes';
 import { AuditingService } from './auditing.service';
 import { AuditSubscriber } from './capture/audit.subscriber';
 import { EntityTypeRegistry } from './entity-type.registry';
 import { ActionLogQueryService } from './query/action-log-query.service';
 import { ActionLogsController } from './query/action-logs.controller';
+import { HTTP_ERROR_OBSERVERS } from '@/common/errors/http-error-observer';
+import { AuditBackgroundQueue } from './write/audit-background.queue';
 import { AuditEntryWriter } from './write/audit-entry.writer';
+import { AuditRejections } from './write/audit-rejections';
 import { AuditInterceptor } from './write/audit.interceptor';
 import { AuditOutboxService } from './write/audit-outbox.service';
 import { AuditedExecution } from './write/audited-execution';
@@ -49,8 +53,24 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
     AuditSubscriber,
     AuditedExecution,
     AuditedDeclarationsExplorer,
+    AuditBackgroundQueue,
+    AuditRejections,
+    AuditedRoutes,
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
+    // The exception filter tells auditing about rejected attempts (denied, failed).
+    {
+      provide: HTTP_ERROR_OBSERVERS,
+      useFactory: (rejections: AuditRejections) => [rejections],
+      inject: [AuditRejections],
+    },
   ],
-  exports: [AuditingService, AuditHealthIndicator, AuditOutboxService],
+  exports: [
+    AuditingService,
+    AuditHealthIndicator,
+    AuditOutboxService,
+    AuditBackgroundQueue,
+    AuditRejections,
+    HTTP_ERROR_OBSERVERS,
+  ],
 })
 export class AuditingModule {}

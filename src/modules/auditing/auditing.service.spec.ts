@@ -47,6 +47,10 @@ describe(AuditingService.name, () => {
       userAgent: null,
       method: null,
       path: null,
+      // A system action: it succeeded, no HTTP status, no roles.
+      outcome: 'SUCCESS',
+      statusCode: null,
+      actorRoles: [],
     });
     const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM action_log`);
     expect(rows[0].n).toBe(1);

@@ -6,7 +6,7 @@ import type { RequestContext } from '@/common/context/request-context';
 import type { ActionLogEntry, ActionLogInput, AuditWriteOutcome } from './audit.types';
 import { EntityTypeRegistry } from './entity-type.registry';
 import { SELECT_ENTRY } from './query/action-log.projection';
-import { auditContextOf } from './write/audit-context';
+import { actorRolesOf, auditContextOf } from './write/audit-context';
 import { AuditEntryWriter } from './write/audit-entry.writer';
 import { validateEntry } from './write/audit-entry.validator';
 
@@ -42,7 +42,14 @@ export class AuditingService {
 
   /** The same write without reading the entry back. */
   record(input: ActionLogInput): Promise<AuditWriteOutcome> {
-    return this.writer.writeNow(validateEntry(input, this.registry), auditContextOf(this.cls));
+    // The request's roles belong to the request's actor only: an entry written on behalf of
+    // someone else carries the roles its caller gives (none by default).
+    const sameActor = this.cls.isActive() && this.cls.get('actorId') === input.actorId;
+    const actorRoles = sameActor ? actorRolesOf(this.cls) : [];
+    return this.writer.writeNow(
+      validateEntry({ actorRoles, ...input }, this.registry),
+      auditContextOf(this.cls),
+    );
   }
 
   private async findByEventId(eventId: string): Promise<ActionLogEntry | null> {

@@ -2,7 +2,7 @@
  * The auditing module's public face: the only file other modules import from.
  * `@Audited` / `@AuditedEntity` to declare, `AuditingService` for system jobs and imports.
  */
-export { Audited, type AuditContext, type AuditedOptions } from './audited.decorator';
+export { Audited, AuditedRead, type AuditContext, type AuditedOptions } from './audited.decorator';
 export { AuditedEntity, type ChangeSet } from './capture/change-capture';
 export { redact, REDACTED } from './capture/redaction';
 export { AuditingService } from './auditing.service';
@@ -10,5 +10,7 @@ export { AuditValidationError } from './write/audit-entry.validator';
 export { AuditUnavailableError } from './write/audit-entry.writer';
 export { AuditHealthIndicator } from './audit.health';
 export { AuditOutboxService } from './write/audit-outbox.service';
+export { AuditBackgroundQueue } from './write/audit-background.queue';
+export { AuditRejections, REJECTION_WINDOW_MS } from './write/audit-rejections';
 export * from './audit.types';
 export { AuditingModule } from './auditing.module';

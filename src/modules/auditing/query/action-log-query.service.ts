@@ -13,7 +13,7 @@ function isBigint(id: string): boolean {
   return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
 }
 
-type Filter = Omit<QueryActionLogsDto, 'limit' | 'cursor'>;
+type Filter = Omit<QueryActionLogsDto, 'limit' | 'cursor' | 'actorRole'>;
 
 const COLUMN: Record<keyof Omit<Filter, 'from' | 'to'>, string> = {
   actorId: 'actor_id',
@@ -22,6 +22,8 @@ const COLUMN: Record<keyof Omit<Filter, 'from' | 'to'>, string> = {
   entityId: 'entity_id',
   requestId: 'request_id',
   correlationId: 'correlation_id',
+  outcome: 'outcome',
+  statusCode: 'status_code',
 };
 
 /**
@@ -41,6 +43,8 @@ export class ActionLogQueryService {
       const value = query[key];
       if (value !== undefined) where.push(`${column} = ${param(value)}`);
     }
+    // Containment, so the GIN index on actor_roles serves it.
+    if (query.actorRole) where.push(`actor_roles @> ARRAY[${param(query.actorRole)}]::text[]`);
     if (query.from) where.push(`"timestamp" >= ${param(query.from)}::timestamptz`);
     if (query.to) where.push(`"timestamp" < ${param(query.to)}::timestamptz`);
     if (query.cursor) {

@@ -7,4 +7,5 @@ export const SELECT_ENTRY = `
   to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "timestamp",
   actor_id AS "actorId", action_type AS "actionType", entity_type AS "entityType",
   entity_id AS "entityId", details, request_id AS "requestId", correlation_id AS "correlationId",
-  ip, user_agent AS "userAgent", method, path`;
+  ip, user_agent AS "userAgent", method, path, outcome, status_code AS "statusCode",
+  actor_roles AS "actorRoles"`;

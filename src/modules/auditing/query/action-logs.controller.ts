@@ -9,7 +9,8 @@ import {
 import { OmitType } from '@nestjs/swagger';
 import type { Page } from '@/common/pagination/cursor';
 import { Roles } from '@/modules/identity';
-import type { ActionLogEntry } from '../audit.types';
+import { AuditedRead } from '../audited.decorator';
+import { SEARCH_ENTITY_ID, type ActionLogEntry } from '../audit.types';
 import { ActionLogQueryService } from './action-log-query.service';
 import { ActionLogEntryDto, ActionLogPageDto } from './dto/action-log-entry.dto';
 import { QueryActionLogsDto } from './dto/query-action-logs.dto';
@@ -19,9 +20,21 @@ class EntityHistoryQueryDto extends OmitType(QueryActionLogsDto, [
   'entityId',
 ] as const) {}
 
+/**
+ * Reading the trail is itself on record: `READ ACTION_LOG`, entity id = the entry's id for a
+ * single read, `search` for a search or an entity's history, with the filters used (as given
+ * in the query string, plus the history's entity). Written in the background (batched).
+ */
 @ApiTags('action-logs')
 @Roles('auditor')
 @Controller('action-logs')
+@AuditedRead({
+  action: 'READ',
+  entity: 'ACTION_LOG',
+  entityId: ({ params }) => params.id ?? SEARCH_ENTITY_ID,
+  details: ({ params, query }) =>
+    params.id === undefined ? { filters: { ...(query as object), ...params } } : null,
+})
 export class ActionLogsController {
   constructor(private readonly logs: ActionLogQueryService) {}
 

@@ -27,6 +27,8 @@ describe(validateEntry.name, () => {
       entityType: 'MCP_DEFINITION',
       entityId: '1',
       details: JSON.stringify({ name: 'x', apiKey: REDACTED }),
+      outcome: 'SUCCESS',
+      actorRoles: [],
     });
     expect(validateEntry({ ...valid, details: undefined }, types).details).toBeNull();
     expect(validateEntry({ ...valid, details: null }, types).details).toBeNull();
@@ -46,11 +48,24 @@ describe(validateEntry.name, () => {
     ['details that are an array', { details: [1, 2] }, /details must be a JSON object/],
     ['details over the size cap', { details: { b: 'x'.repeat(1100 * 1024) } }, /at most/],
     ['details holding a NUL character', { details: { s: 'a\u0000b' } }, /NUL/],
+    ['an unknown outcome', { outcome: 'MAYBE' }, /outcome must be one of SUCCESS/],
+    ['roles that are not a list', { actorRoles: 'admin' }, /actorRoles must be/],
+    ['a role with spaces', { actorRoles: ['a b'] }, /actorRoles must be/],
+    ['too many roles', { actorRoles: Array.from({ length: 33 }, (_, i) => `r${i}`) }, /at most 32/],
   ];
   it.each(cases)('refuses %s with an error naming the field', (_, patch, message) => {
     const input = { ...valid, ...patch } as ActionLogInput;
     expect(() => validateEntry(input, types)).toThrow(AuditValidationError);
     expect(() => validateEntry(input, types)).toThrow(message);
+  });
+
+  it('keeps the outcome and roles, and accepts the entity id of an attempt that named none', () => {
+    expect(
+      validateEntry(
+        { ...valid, entityId: '-', outcome: 'DENIED', actorRoles: ['auditor', 'viewer'] },
+        types,
+      ),
+    ).toMatchObject({ entityId: '-', outcome: 'DENIED', actorRoles: ['auditor', 'viewer'] });
   });
 
   it('refuses something that is not an object', () => {

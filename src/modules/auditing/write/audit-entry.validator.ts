@@ -5,8 +5,12 @@ import {
   MAX_ACTOR_ID_LENGTH,
   MAX_DETAILS_BYTES,
   MAX_ENTITY_ID_LENGTH,
+  MAX_ROLES,
+  OUTCOMES,
+  ROLE_PATTERN,
   type ActionLogInput,
   type ActionType,
+  type Outcome,
 } from '../audit.types';
 import { redact } from '../capture/redaction';
 
@@ -25,6 +29,8 @@ export interface ValidEntry {
   entityId: string;
   /** Redacted, serialized JSON, or null. */
   details: string | null;
+  outcome: Outcome;
+  actorRoles: string[];
 }
 
 /** The entity types the log accepts (the registry, in the app). */
@@ -41,6 +47,8 @@ export function validateEntry(input: ActionLogInput, types: KnownEntityTypes): V
   if (input === null || typeof input !== 'object')
     throw new AuditValidationError('entry must be an object');
   const { actorId, actionType, entityType, entityId, details } = input;
+  const outcome = input.outcome ?? 'SUCCESS';
+  const actorRoles = input.actorRoles ?? [];
   if (typeof actorId !== 'string' || actorId.trim() === '') {
     throw new AuditValidationError('actorId is required');
   }
@@ -65,7 +73,29 @@ export function validateEntry(input: ActionLogInput, types: KnownEntityTypes): V
   if (id.length > MAX_ENTITY_ID_LENGTH) {
     throw new AuditValidationError(`entityId must be at most ${MAX_ENTITY_ID_LENGTH} characters`);
   }
-  return { actorId, actionType, entityType, entityId: id, details: serializeDetails(details) };
+  if (!(OUTCOMES as readonly unknown[]).includes(outcome)) {
+    throw new AuditValidationError(
+      `outcome must be one of ${OUTCOMES.join(', ')} (got ${JSON.stringify(outcome)})`,
+    );
+  }
+  if (
+    !Array.isArray(actorRoles) ||
+    actorRoles.length > MAX_ROLES ||
+    !actorRoles.every((r) => typeof r === 'string' && ROLE_PATTERN.test(r))
+  ) {
+    throw new AuditValidationError(
+      `actorRoles must be at most ${MAX_ROLES} role names matching ${String(ROLE_PATTERN)}`,
+    );
+  }
+  return {
+    actorId,
+    actionType,
+    entityType,
+    entityId: id,
+    details: serializeDetails(details),
+    outcome,
+    actorRoles: [...actorRoles],
+  };
 }
 
 function serializeDetails(details: unknown): string | null {

@@ -4,6 +4,7 @@ import { ConfigService } from '@nestjs/config';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { escapeLiteral } from 'pg';
+import { DataSource } from 'typeorm';
 import { DomainError } from '@/common/errors/domain-error';
 import { serializeError } from '@/common/logging/logging.module';
 import type { Env } from '@/config/env';
@@ -38,9 +39,33 @@ interface PgConnection {
   query<R>(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: R[] }>;
 }
 
-const WRITE_SQL = `SELECT audit_write($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13) AS error`;
+const WRITE_SQL = `SELECT audit_write($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13, $14, $15::integer, $16::text[], $17::timestamptz) AS error`;
 
-type WriteValue = string | boolean | null;
+type WriteValue = string | number | boolean | null | string[];
+
+/** Where `values()` puts the fail-closed flag (a parameter of audit_write, not a column). */
+const FAIL_CLOSED_AT = 12;
+
+/** A value as an SQL literal, for statements sent with the simple-query protocol. */
+function literal(v: WriteValue): string {
+  if (v === null) return 'NULL';
+  if (typeof v === 'boolean' || typeof v === 'number') return String(v);
+  if (Array.isArray(v)) return `ARRAY[${v.map((x) => escapeLiteral(x)).join(', ')}]::text[]`;
+  return escapeLiteral(v);
+}
+
+/** `audit_write(...)` with its values inlined, for the simple-query protocol. */
+function inlineWrite(values: WriteValue[]): string {
+  return `SELECT audit_write(${values.map(literal).join(', ')}) AS error`;
+}
+
+/** An entry waiting to be written in the background, with the metadata of its request. */
+export interface PendingEntry {
+  entry: ValidEntry;
+  context: ActionLogContext;
+  /** When it happened (ISO-8601): the entry keeps this time, not the time it was stored. */
+  occurredAt: string;
+}
 
 /**
  * Stores validated entries through `audit_write()`, one round trip each: the INSERT runs in a
@@ -55,6 +80,7 @@ export class AuditEntryWriter {
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly metrics: AuditMetrics,
+    private readonly dataSource: DataSource,
     config: ConfigService<Env, true>,
   ) {
     this.failClosed = config.get('AUDIT_FAILURE_POLICY', { infer: true }) === 'fail-closed';
@@ -67,10 +93,8 @@ export class AuditEntryWriter {
   async writeAtCommit(entry: ValidEntry, context: ActionLogContext): Promise<void> {
     const eventId = randomUUID();
     const values = this.values(eventId, entry, context);
-    const literal = (v: WriteValue): string =>
-      v === null ? 'NULL' : typeof v === 'boolean' ? String(v) : escapeLiteral(v);
     const queued = runBeforeCommit(this.txHost.tx, {
-      sql: `SELECT audit_write(${values.map(literal).join(', ')}) AS error`,
+      sql: inlineWrite(values),
       onCommitted: (rows) =>
         this.settle(
           eventId,
@@ -100,7 +124,13 @@ export class AuditEntryWriter {
     return this.settle(eventId, entry, context, error);
   }
 
-  private values(eventId: string, entry: ValidEntry, context: ActionLogContext): WriteValue[] {
+  private values(
+    eventId: string,
+    entry: ValidEntry,
+    context: ActionLogContext,
+    failClosed = this.failClosed,
+    occurredAt: string | null = null,
+  ): WriteValue[] {
     return [
       eventId,
       entry.actorId,
@@ -114,8 +144,67 @@ export class AuditEntryWriter {
       context.userAgent,
       context.method,
       context.path,
-      this.failClosed,
+      failClosed,
+      entry.outcome,
+      context.statusCode,
+      entry.actorRoles,
+      occurredAt,
     ];
+  }
+
+  /**
+   * Writes entries outside any request transaction, in one round trip: one multi-row INSERT.
+   * If that fails (one bad entry fails them all), the same entries go through `audit_write`
+   * one by one in a single simple-query string, so each one that still cannot be inserted
+   * goes to the outbox (under either policy: there is no change to roll back, keeping the
+   * entry pending is the only useful thing to do). If even that fails (database unreachable,
+   * outbox failing too), every entry is logged (JSON, details already redacted): none
+   * disappears without a trace.
+   */
+  async writeBatch(batch: PendingEntry[]): Promise<number> {
+    if (batch.length === 0) return 0;
+    const ids = batch.map(() => randomUUID());
+    const values = batch.map(({ entry, context, occurredAt }, i) =>
+      this.values(ids[i], entry, context, false, occurredAt),
+    );
+    try {
+      await this.simpleQuery(
+        `INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id, details,
+           request_id, correlation_id, ip, user_agent, method, path, outcome, status_code, actor_roles,
+           "timestamp")
+         VALUES ${values
+           .map(
+             (v) =>
+               `(${v
+                 .filter((_, k) => k !== FAIL_CLOSED_AT)
+                 .map(literal)
+                 .join(', ')})`,
+           )
+           .join(',\n')}`,
+      );
+      return batch.length;
+    } catch {
+      // Told apart entry by entry below.
+    }
+    let results: { rows: { error: string | null }[] }[];
+    try {
+      results = await this.simpleQuery(values.map(inlineWrite).join(';\n'));
+    } catch (cause) {
+      this.metrics.failures += batch.length;
+      for (const [i, { entry, context }] of batch.entries()) {
+        this.logger.error(
+          { err: serializeError(cause), eventId: ids[i], entry, context },
+          'Audit entry could not be written; it is kept in this log line only',
+        );
+      }
+      return 0;
+    }
+    let stored = 0;
+    batch.forEach(({ entry, context }, i) => {
+      const outcome = this.settle(ids[i], entry, context, results[i]?.rows[0]?.error ?? null);
+      if (outcome.stored) stored++;
+    });
+    return stored;
   }
 
   /** Fail-closed (re-raised by audit_write), or the outbox itself failed: nothing commits. */
@@ -154,6 +243,20 @@ export class AuditEntryWriter {
       'Audit entry insert failed; kept in the outbox and retried until stored',
     );
     return { eventId, stored: false, error };
+  }
+
+  /** Runs a multi-statement string on a pooled connection; one result per statement. */
+  private async simpleQuery(sql: string): Promise<{ rows: { error: string | null }[] }[]> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const client = (await runner.connect()) as {
+        query(text: string): Promise<unknown>;
+      };
+      const raw = await client.query(sql);
+      return (Array.isArray(raw) ? raw : [raw]) as { rows: { error: string | null }[] }[];
+    } finally {
+      await runner.release();
+    }
   }
 
   /**

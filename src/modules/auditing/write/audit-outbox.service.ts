@@ -29,17 +29,22 @@ const MOVE_SQL = `
     RETURNING o.event_id, o.occurred_at, o.entry
   )
   INSERT INTO action_log (event_id, "timestamp", actor_id, action_type, entity_type, entity_id,
-                          details, request_id, correlation_id, ip, user_agent, method, path)
+                          details, request_id, correlation_id, ip, user_agent, method, path,
+                          outcome, status_code, actor_roles)
   SELECT event_id, occurred_at, entry->>'actorId', entry->>'actionType', entry->>'entityType',
          entry->>'entityId', NULLIF(entry->'details', 'null'::jsonb), entry->>'requestId',
-         entry->>'correlationId', entry->>'ip', entry->>'userAgent', entry->>'method', entry->>'path'
+         entry->>'correlationId', entry->>'ip', entry->>'userAgent', entry->>'method', entry->>'path',
+         -- Entries kept before the ActionOutcomes migration have none of the three.
+         COALESCE(entry->>'outcome', 'SUCCESS'), (entry->>'statusCode')::integer,
+         ARRAY(SELECT jsonb_array_elements_text(CASE jsonb_typeof(entry->'actorRoles')
+                                                 WHEN 'array' THEN entry->'actorRoles' ELSE '[]' END))
   FROM moved
   ON CONFLICT (event_id) DO NOTHING
   RETURNING event_id`;
 
 /** A harmless entry for `probe()`: rolled back, never stored. */
 const PROBE_SQL = `SELECT audit_write(gen_random_uuid(), 'system', 'READ', 'AUDIT_PROBE', 'probe',
-  NULL, NULL, NULL, NULL, NULL, NULL, NULL, true)`;
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, true, 'SUCCESS', NULL, '{}'::text[], NULL)`;
 
 export interface AuditBacklog {
   pending: number;

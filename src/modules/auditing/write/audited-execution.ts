@@ -14,7 +14,7 @@ import {
   takeCaptured,
   type CapturedChange,
 } from '../capture/change-capture';
-import { auditContextOf } from './audit-context';
+import { actorRolesOf, auditContextOf } from './audit-context';
 import { AuditEntryWriter } from './audit-entry.writer';
 import { validateEntry } from './audit-entry.validator';
 
@@ -53,6 +53,7 @@ export class AuditedExecution {
     if (this.cls.isActive()) return audited();
     return this.cls.run(() => {
       this.cls.set('actorId', SYSTEM_ACTOR);
+      this.cls.set('actorRoles', []);
       return audited();
     });
   }
@@ -63,6 +64,7 @@ export class AuditedExecution {
     changes: CapturedChange[],
   ): Promise<void> {
     const actorId = this.cls.get('actorId') ?? SYSTEM_ACTOR;
+    const actorRoles = actorRolesOf(this.cls);
     const context = auditContextOf(this.cls);
     const correlationId = options.correlationId?.(ctx);
     if (correlationId) context.correlationId = correlationId;
@@ -78,6 +80,7 @@ export class AuditedExecution {
         entityType: options.entity,
         entityId,
         details: this.details(options, ctx, primary),
+        actorRoles,
       },
       context,
     );
@@ -92,6 +95,7 @@ export class AuditedExecution {
           entityType: change.entityType,
           entityId: change.entityId,
           details: change.action === 'UPDATE' ? { changes: change.changes ?? {} } : change.snapshot,
+          actorRoles,
         },
         context,
       );

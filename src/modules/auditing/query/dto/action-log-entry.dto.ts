@@ -1,5 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ACTION_TYPES, type ActionLogEntry, type ActionType } from '@/modules/auditing/audit.types';
+import {
+  ACTION_TYPES,
+  OUTCOMES,
+  type ActionLogEntry,
+  type ActionType,
+  type Outcome,
+} from '@/modules/auditing/audit.types';
 
 export class ActionLogEntryDto implements ActionLogEntry {
   @ApiProperty({ example: '1024', description: 'bigint, as a string' })
@@ -33,6 +39,17 @@ export class ActionLogEntryDto implements ActionLogEntry {
   method: string | null;
   @ApiPropertyOptional({ nullable: true, type: String })
   path: string | null;
+  @ApiProperty({ enum: OUTCOMES, description: 'SUCCESS, or a rejected attempt (FAILURE, DENIED)' })
+  outcome: Outcome;
+  @ApiPropertyOptional({
+    nullable: true,
+    type: Number,
+    example: 201,
+    description: 'HTTP status of the request; null for system actions',
+  })
+  statusCode: number | null;
+  @ApiProperty({ type: [String], example: ['editor'], description: 'Roles held when acting' })
+  actorRoles: string[];
 }
 
 export class ActionLogPageDto {

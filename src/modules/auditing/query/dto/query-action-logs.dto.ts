@@ -1,11 +1,25 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { Type } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
 import {
   ACTION_TYPES,
   ENTITY_TYPE_PATTERN,
   MAX_ENTITY_ID_LENGTH,
+  OUTCOMES,
+  ROLE_PATTERN,
   type ActionType,
+  type Outcome,
 } from '@/modules/auditing/audit.types';
 
 export class QueryActionLogsDto extends PageQueryDto {
@@ -52,4 +66,22 @@ export class QueryActionLogsDto extends PageQueryDto {
   @IsString()
   @MaxLength(128)
   correlationId?: string;
+
+  @ApiPropertyOptional({ enum: OUTCOMES })
+  @IsOptional()
+  @IsIn(OUTCOMES)
+  outcome?: Outcome;
+
+  @ApiPropertyOptional({ minimum: 100, maximum: 599, description: 'HTTP status of the request' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(599)
+  statusCode?: number;
+
+  @ApiPropertyOptional({ example: 'auditor', description: 'Entries whose actor held this role' })
+  @IsOptional()
+  @Matches(ROLE_PATTERN, { message: 'actorRole must be a role name' })
+  actorRole?: string;
 }
