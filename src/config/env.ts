@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsDefined,
   IsIn,
   IsInt,
   IsOptional,
@@ -7,6 +8,7 @@ import {
   Matches,
   Max,
   Min,
+  ValidateIf,
   validateSync,
 } from 'class-validator';
 
@@ -17,6 +19,11 @@ export type AuditFailurePolicy = (typeof AUDIT_FAILURE_POLICIES)[number];
 
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+
+/** 32 bytes in base64, as `openssl rand -base64 32` prints them. */
+export const SECRETS_KEY_PATTERN = /^[A-Za-z0-9+/]{43}=$/;
+const SECRETS_KEY_MESSAGE = (name: string) =>
+  `${name} must be 32 random bytes in base64 (44 characters, e.g. from \`openssl rand -base64 32\`)`;
 
 /**
  * Every environment variable the service reads. `.env.example` documents each one;
@@ -86,6 +93,24 @@ export class Env {
   @Min(1)
   @Max(3600)
   WORKFLOW_SWEEP_INTERVAL_SECONDS = 5;
+
+  /**
+   * The key that seals MCP definitions' `env` and `headers` values at rest (AES-256-GCM).
+   * Required in production; in development and test a missing key is generated once into
+   * `mcp-secrets.key` beside EMBEDDED_PG_DATA_DIR.
+   */
+  @ValidateIf((env: Env) => env.NODE_ENV === 'production' || env.MCP_SECRETS_KEY !== undefined)
+  @IsDefined({
+    message:
+      'MCP_SECRETS_KEY is required when NODE_ENV=production: 32 random bytes in base64 (`openssl rand -base64 32`)',
+  })
+  @Matches(SECRETS_KEY_PATTERN, { message: SECRETS_KEY_MESSAGE('MCP_SECRETS_KEY') })
+  MCP_SECRETS_KEY?: string;
+
+  /** `npm run secrets:rotate` only: the key to re-encrypt with (MCP_SECRETS_KEY stays the old). */
+  @IsOptional()
+  @Matches(SECRETS_KEY_PATTERN, { message: SECRETS_KEY_MESSAGE('MCP_SECRETS_NEW_KEY') })
+  MCP_SECRETS_NEW_KEY?: string;
 
   /** How often pending (not yet stored) audit entries are retried. */
   @Transform(toInt)

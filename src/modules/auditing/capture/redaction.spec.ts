@@ -21,6 +21,24 @@ describe(redact.name, () => {
     expect(redact({ ENV: 'A=1' })).toEqual({ ENV: REDACTED });
   });
 
+  it('keeps the names of a diff of env names, not the values', () => {
+    expect(redact({ changes: { env: { from: { A: 'old' }, to: { A: 'new', B: 'x' } } } })).toEqual({
+      changes: { env: { from: { A: REDACTED }, to: { A: REDACTED, B: REDACTED } } },
+    });
+  });
+
+  it('redacts an object as it serializes (toJSON), never its fields', () => {
+    class Sealed {
+      constructor(readonly ct: string) {}
+      toJSON(): string {
+        return REDACTED;
+      }
+    }
+    expect(
+      redact({ headers: { 'X-Api': new Sealed('ciphertext') }, env: { A: new Sealed('ct') } }),
+    ).toEqual({ headers: { 'X-Api': REDACTED }, env: { A: REDACTED } });
+  });
+
   it('redacts URL passwords and secret query parameters inside strings', () => {
     expect(redact({ url: 'https://bob:hunter2@mcp.example.com/sse?api_key=sk-1&mode=ro' })).toEqual(
       {

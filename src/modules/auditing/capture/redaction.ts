@@ -38,6 +38,10 @@ function redactValue(value: unknown): unknown {
   if (Array.isArray(value)) return redactArgs(value.map((v) => redactValue(v)));
   if (value !== null && typeof value === 'object') {
     if (value instanceof Date) return value.toISOString();
+    // Redact what will be stored: an object that says how it serializes (a sealed secret
+    // says "[REDACTED]") is redacted as that.
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return redactValue(toJSON.call(value));
     const out: Record<string, unknown> = {};
     for (const [rawKey, v] of Object.entries(value) as [string, unknown][]) {
       const key = wellFormed(rawKey);
@@ -59,8 +63,15 @@ function redactEnv(env: unknown): unknown {
         : REDACTED,
     );
   }
+  // Keys stay, every leaf goes: `{ A: "x" }` → `{ A: "[REDACTED]" }`, and a diff of names
+  // `{ from: { A: … }, to: { A: …, B: … } }` keeps saying which names changed.
   if (typeof env === 'object')
-    return Object.fromEntries(Object.keys(env).map((k) => [wellFormed(k), REDACTED]));
+    return Object.fromEntries(
+      Object.entries(env as Record<string, unknown>).map(([k, v]) => [
+        wellFormed(k),
+        isPlainObject(v) ? redactEnv(v) : REDACTED,
+      ]),
+    );
   return REDACTED;
 }
 
@@ -97,4 +108,10 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 /** PostgreSQL's jsonb refuses lone UTF-16 surrogates; store U+FFFD as the pg driver does for text. */
 function wellFormed(s: string): string {
   return s.replace(LONE_SURROGATE, '\ufffd');
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
