@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Sealed, SecretsBox, SecretUnreadableError, type SecretField } from './secrets-box';
 
@@ -92,7 +92,7 @@ export async function storedKeyIds(manager: EntityManager): Promise<string[]> {
  * would mix keys in one table.
  */
 @Injectable()
-export class SecretsSealer implements OnApplicationBootstrap {
+export class SecretsSealer implements OnModuleInit {
   private readonly log = new Logger(SecretsSealer.name);
 
   constructor(
@@ -100,7 +100,8 @@ export class SecretsSealer implements OnApplicationBootstrap {
     private readonly box: SecretsBox,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** Module init: after the migrations, before any background task starts or a request comes. */
+  async onModuleInit(): Promise<void> {
     await this.assertSealedWithConfiguredKey();
     const sealed = await this.sealPlaintext();
     if (sealed.values > 0)
