@@ -7,6 +7,7 @@
  * BENCH_DURATION (s per round, default 10), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (50).
  */
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
         AUTH_MODE: 'header',
         AUTH_ALLOW_HEADER_MODE: 'true',
         RATE_LIMIT_MAX: '0',
+        MCP_SECRETS_KEY: process.env.MCP_SECRETS_KEY ?? randomBytes(32).toString('base64'),
       },
       stdio: ['ignore', 'pipe', 'inherit'],
     },

@@ -43,7 +43,14 @@ describe('MCP definitions (e2e)', () => {
   it('create → read → update → delete yields exactly CREATE, UPDATE, DELETE entries, in order, by the caller', async () => {
     const created = await create().expect(201);
     const id: string = created.body.id;
-    expect(created.body).toMatchObject({ ...stdio, id, url: null });
+    // env values are write-only: the names come back, the values never do.
+    expect(created.body).toMatchObject({
+      ...stdio,
+      env: { LOG_LEVEL: '[REDACTED]' },
+      headers: {},
+      id,
+      url: null,
+    });
 
     await t.http.get(`/api/v1/mcp-definitions/${id}`).set('X-User-ID', 'alice').expect(200);
     const updated = await t.http
@@ -376,7 +383,7 @@ describe('MCP definitions (e2e)', () => {
       ...stdio,
       env: { OPENAI_API_KEY: SECRET, PLAIN: 'also-hidden-value' },
     }).expect(201);
-    expect(body.env).toEqual({ OPENAI_API_KEY: SECRET, PLAIN: 'also-hidden-value' }); // the owner reads it back
+    expect(body.env).toEqual({ OPENAI_API_KEY: '[REDACTED]', PLAIN: '[REDACTED]' }); // write-only
     await t.http
       .patch(`/api/v1/mcp-definitions/${body.id}`)
       .send({ env: { OPENAI_API_KEY: `${SECRET}-rotated` } })
@@ -411,7 +418,12 @@ describe('MCP definitions (e2e)', () => {
     expect(rows[0].all).not.toContain('also-hidden-value');
     expect(rows[0].all).not.toContain(NESTED_SECRET);
     const update = (await entries(`action_type = 'UPDATE'`))[0];
-    expect(update.details).toEqual({ changes: { env: { from: '[REDACTED]', to: '[REDACTED]' } } });
+    // The diff names the variable that changed (PLAIN was kept), never a value.
+    expect(update.details).toEqual({
+      changes: {
+        env: { from: { OPENAI_API_KEY: '[REDACTED]' }, to: { OPENAI_API_KEY: '[REDACTED]' } },
+      },
+    });
     const created = (await entries(`action_type = 'CREATE' AND entity_type = 'MCP_DEFINITION'`))[0];
     expect(created.details.env).toEqual({ OPENAI_API_KEY: '[REDACTED]', PLAIN: '[REDACTED]' });
 
@@ -498,7 +510,17 @@ describe('MCP definitions (e2e)', () => {
     ]);
     const create = doc.components.schemas.CreateMcpDefinitionDto;
     expect(Object.keys(create.properties).sort()).toEqual(
-      ['args', 'command', 'description', 'env', 'name', 'tags', 'transport', 'url'].sort(),
+      [
+        'args',
+        'command',
+        'description',
+        'env',
+        'headers',
+        'name',
+        'tags',
+        'transport',
+        'url',
+      ].sort(),
     );
     expect(create.properties.transport.enum).toEqual(['stdio', 'sse', 'streamable-http']);
     expect(doc.components.schemas.ChangeRunStatusDto.properties.status.enum).toEqual([

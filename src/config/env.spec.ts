@@ -31,6 +31,30 @@ describe(validateEnv.name, () => {
     );
     expect(() => validateEnv({ DATABASE_URL: 'mysql://u:secret@h/db' })).not.toThrow(/secret/);
   });
+
+  it('refuses a production environment without MCP_SECRETS_KEY, naming the variable', () => {
+    expect(() => validateEnv({ NODE_ENV: 'production' })).toThrow(
+      /MCP_SECRETS_KEY=\(hidden\): MCP_SECRETS_KEY is required when NODE_ENV=production/,
+    );
+    const key = Buffer.alloc(32, 7).toString('base64');
+    expect(
+      validateEnv({ NODE_ENV: 'production', MCP_SECRETS_KEY: key, JWT_SECRET: 'x'.repeat(32) })
+        .MCP_SECRETS_KEY,
+    ).toBe(key);
+    // Development and test may go without: a key is generated into the data directory.
+    expect(validateEnv({ NODE_ENV: 'development' }).MCP_SECRETS_KEY).toBeUndefined();
+  });
+
+  it('accepts only 32 bytes of base64 as a secrets key, and never prints it', () => {
+    const short = Buffer.alloc(16, 1).toString('base64');
+    expect(() => validateEnv({ MCP_SECRETS_KEY: short })).toThrow(
+      /MCP_SECRETS_KEY=\(hidden\): MCP_SECRETS_KEY must be 32 random bytes in base64/,
+    );
+    expect(() => validateEnv({ MCP_SECRETS_KEY: short })).not.toThrow(short);
+    expect(() => validateEnv({ MCP_SECRETS_NEW_KEY: 'nope' })).toThrow(
+      /MCP_SECRETS_NEW_KEY=\(hidden\)/,
+    );
+  });
 });
 
 describe(loadEnv.name, () => {
@@ -69,27 +93,38 @@ describe(loadEnv.name, () => {
   });
 });
 
+/** Production needs a secrets key; these tests are about identity. */
+const MCP_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
+
 describe(`${validateEnv.name}: identity`, () => {
   it('defaults to header mode outside production, and to jwt in production', () => {
     expect(validateEnv({}).AUTH_MODE).toBe('header');
     expect(validateEnv({ NODE_ENV: 'test' }).AUTH_MODE).toBe('header');
-    const prod = validateEnv({ NODE_ENV: 'production', JWT_PUBLIC_KEY_FILE: '/k.pem' });
+    const prod = validateEnv({
+      NODE_ENV: 'production',
+      MCP_SECRETS_KEY,
+      JWT_PUBLIC_KEY_FILE: '/k.pem',
+    });
     expect(prod.AUTH_MODE).toBe('jwt');
     expect(prod.JWT_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA']);
   });
 
   it('refuses header mode in production unless AUTH_ALLOW_HEADER_MODE=true', () => {
-    expect(() => validateEnv({ NODE_ENV: 'production', AUTH_MODE: 'header' })).toThrow(
-      /AUTH_MODE="header": .*AUTH_ALLOW_HEADER_MODE=true/,
-    );
+    expect(() =>
+      validateEnv({ NODE_ENV: 'production', MCP_SECRETS_KEY, AUTH_MODE: 'header' }),
+    ).toThrow(/AUTH_MODE="header": .*AUTH_ALLOW_HEADER_MODE=true/);
     expect(
-      validateEnv({ NODE_ENV: 'production', AUTH_MODE: 'header', AUTH_ALLOW_HEADER_MODE: 'true' })
-        .AUTH_MODE,
+      validateEnv({
+        NODE_ENV: 'production',
+        MCP_SECRETS_KEY,
+        AUTH_MODE: 'header',
+        AUTH_ALLOW_HEADER_MODE: 'true',
+      }).AUTH_MODE,
     ).toBe('header');
   });
 
   it('refuses jwt mode without exactly one key source, naming them', () => {
-    expect(() => validateEnv({ NODE_ENV: 'production' })).toThrow(
+    expect(() => validateEnv({ NODE_ENV: 'production', MCP_SECRETS_KEY })).toThrow(
       /AUTH_MODE="jwt": .*exactly one of JWT_PUBLIC_KEY_FILE, JWT_SECRET, JWT_JWKS_URL \(set: none\)/,
     );
     expect(() =>
@@ -124,7 +159,11 @@ describe(`${validateEnv.name}: identity`, () => {
 
   it('wants an https key set in production', () => {
     expect(() =>
-      validateEnv({ NODE_ENV: 'production', JWT_JWKS_URL: 'http://idp.example/jwks' }),
+      validateEnv({
+        NODE_ENV: 'production',
+        MCP_SECRETS_KEY,
+        JWT_JWKS_URL: 'http://idp.example/jwks',
+      }),
     ).toThrow(/JWT_JWKS_URL=\(hidden\): must be https/);
   });
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
+  IsDefined,
   IsIn,
   IsInt,
   IsOptional,
@@ -12,6 +13,7 @@ import {
   Max,
   Min,
   MinLength,
+  ValidateIf,
   validateSync,
 } from 'class-validator';
 import { parse } from 'dotenv';
@@ -55,6 +57,11 @@ const toList = ({ value }: { value: unknown }): unknown =>
         .map((v) => v.trim())
         .filter(Boolean)
     : value;
+
+/** 32 bytes in base64, as `openssl rand -base64 32` prints them. */
+export const SECRETS_KEY_PATTERN = /^[A-Za-z0-9+/]{43}=$/;
+const SECRETS_KEY_MESSAGE = (name: string) =>
+  `${name} must be 32 random bytes in base64 (44 characters, e.g. from \`openssl rand -base64 32\`)`;
 
 /**
  * Every environment variable the service reads. `.env.example` documents each one;
@@ -141,6 +148,24 @@ export class Env {
   @Min(1)
   @Max(3600)
   WORKFLOW_SWEEP_INTERVAL_SECONDS = 5;
+
+  /**
+   * The key that seals MCP definitions' `env` and `headers` values at rest (AES-256-GCM).
+   * Required in production; in development and test a missing key is generated once into
+   * `mcp-secrets.key` beside EMBEDDED_PG_DATA_DIR.
+   */
+  @ValidateIf((env: Env) => env.NODE_ENV === 'production' || env.MCP_SECRETS_KEY !== undefined)
+  @IsDefined({
+    message:
+      'MCP_SECRETS_KEY is required when NODE_ENV=production: 32 random bytes in base64 (`openssl rand -base64 32`)',
+  })
+  @Matches(SECRETS_KEY_PATTERN, { message: SECRETS_KEY_MESSAGE('MCP_SECRETS_KEY') })
+  MCP_SECRETS_KEY?: string;
+
+  /** `npm run secrets:rotate` only: the key to re-encrypt with (MCP_SECRETS_KEY stays the old). */
+  @IsOptional()
+  @Matches(SECRETS_KEY_PATTERN, { message: SECRETS_KEY_MESSAGE('MCP_SECRETS_NEW_KEY') })
+  MCP_SECRETS_NEW_KEY?: string;
 
   /** How often pending (not yet stored) audit entries are retried. */
   @Transform(toInt)

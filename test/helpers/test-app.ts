@@ -69,7 +69,11 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       }),
       { bufferLogs: true },
     );
-    await configureApp(app);
+    // A start that fails (e.g. a refused configuration) must not leave its pool and timers.
+    await configureApp(app).catch(async (error: unknown) => {
+      await app.close().catch(() => undefined);
+      throw error;
+    });
     const db = new Pool({ connectionString: database.url, max: 4 });
     // An idle connection dropped by the server (e.g. when another app's teardown force-drops
     // its database) is not a test failure; queries on a broken connection still fail loudly.

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,9 @@ export default async function globalSetup(): Promise<void> {
     globalThis.__EMBEDDED_PG__ = { handle, tempDir };
     serverUrl = handle.url;
   }
+  // One secrets key per run (the workers and the apps they start inherit it), so tests never
+  // write a key file into the developer's ./.data.
+  process.env.MCP_SECRETS_KEY ??= randomBytes(32).toString('base64');
   const runId = `${Date.now().toString(36)}_${process.pid}`;
   process.env[RUN_ID_VAR] = runId;
   process.env[SERVER_URL_VAR] = serverUrl;

@@ -3,7 +3,7 @@
  * `@Audited` / `@AuditedEntity` to declare, `AuditingService` for system jobs and imports.
  */
 export { Audited, AuditedRead, type AuditContext, type AuditedOptions } from './audited.decorator';
-export { AuditedEntity, type ChangeSet } from './capture/change-capture';
+export { AuditedEntity, SecretValues, type ChangeSet } from './capture/change-capture';
 export { redact, REDACTED } from './capture/redaction';
 export { AuditingService } from './auditing.service';
 export { AuditValidationError } from './write/audit-entry.validator';

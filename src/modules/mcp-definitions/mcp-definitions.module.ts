@@ -1,11 +1,36 @@
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Env } from '@/config/env';
 import { McpDefinitionsController } from './mcp-definitions.controller';
 import { McpDefinitionsService } from './mcp-definitions.service';
+import { SecretsBox } from './secrets/secrets-box';
+import { loadSecretsBox } from './secrets/secrets-key';
+import { SecretsSealer } from './secrets/secrets-sealer';
 
 /** The MCP registry. Audited through `@Audited` / `@AuditedEntity` only. */
 @Module({
   controllers: [McpDefinitionsController],
-  providers: [McpDefinitionsService],
-  exports: [McpDefinitionsService],
+  providers: [
+    McpDefinitionsService,
+    {
+      // MCP_SECRETS_KEY, or (development, test) the local key file, generated on first use.
+      provide: SecretsBox,
+      inject: [ConfigService],
+      useFactory: async (config: ConfigService<Env, true>) => {
+        const log = new Logger('SecretsBox');
+        const { box } = await loadSecretsBox(
+          {
+            NODE_ENV: config.get('NODE_ENV', { infer: true }),
+            MCP_SECRETS_KEY: config.get('MCP_SECRETS_KEY', { infer: true }),
+            EMBEDDED_PG_DATA_DIR: config.get('EMBEDDED_PG_DATA_DIR', { infer: true }),
+          },
+          (message) => log.warn(message),
+        );
+        return box;
+      },
+    },
+    SecretsSealer,
+  ],
+  exports: [McpDefinitionsService, SecretsBox],
 })
 export class McpDefinitionsModule {}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
@@ -20,6 +21,14 @@ import type { ListMcpDefinitionsDto } from './dto/list-mcp-definitions.dto';
 import type { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
 import { McpDefinition } from './entities/mcp-definition.entity';
 import { McpVersion } from './entities/mcp-version.entity';
+import { caseCollisions } from './dto/secret-map.validator';
+import { SecretsBox, type SealedMap } from './secrets/secrets-box';
+
+/** The plain-text secrets of a definition, for the code that starts or calls its server. */
+export interface ResolvedSecrets {
+  env: Record<string, string>;
+  headers: Record<string, string>;
+}
 
 /**
  * The MCP registry. Every write goes through the request's transaction (`txHost.tx`) and uses
@@ -27,7 +36,10 @@ import { McpVersion } from './entities/mcp-version.entity';
  */
 @Injectable()
 export class McpDefinitionsService {
-  constructor(private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>) {}
+  constructor(
+    private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
+    private readonly secrets: SecretsBox,
+  ) {}
 
   private get definitions(): Repository<McpDefinition> {
     return this.txHost.tx.getRepository(McpDefinition);
@@ -38,14 +50,18 @@ export class McpDefinitionsService {
   }
 
   async create(dto: CreateMcpDefinitionDto): Promise<McpDefinition> {
+    // The id is chosen here: each sealed value is bound to its definition's id.
+    const id = randomUUID();
     const definition = this.definitions.create({
+      id,
       name: dto.name,
       description: dto.description ?? '',
       transport: dto.transport,
       command: dto.command ?? null,
       args: dto.args ?? [],
       url: dto.url ?? null,
-      env: dto.env ?? {},
+      env: this.secrets.sealMap(id, 'env', dto.env ?? {}),
+      headers: this.secrets.sealMap(id, 'headers', dto.headers ?? {}),
       tags: dto.tags ?? [],
     });
     return this.save(definition);
@@ -89,19 +105,38 @@ export class McpDefinitionsService {
   async update(id: string, dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
     rejectNullFields(dto);
     const definition = await this.findOne(id, true);
-    const next = { ...definition, ...stripUndefined(dto) };
+    const { env, headers, ...fields } = dto;
+    const next = { ...definition, ...stripUndefined(fields) };
     if (dto.transport !== undefined && dto.transport !== definition.transport) {
       // Switching transport drops the fields of the old one unless they are given again.
-      if (dto.transport === 'stdio') next.url = dto.url ?? null;
-      else {
+      if (dto.transport === 'stdio') {
+        next.url = dto.url ?? null;
+        next.headers = {};
+      } else {
         next.command = dto.command ?? null;
         next.args = dto.args ?? [];
       }
     }
-    const problem = transportProblem(next);
+    // Secret maps are patched name by name (values are write-only: callers cannot resend them).
+    if (env) next.env = this.secrets.patchMap(id, 'env', next.env, env);
+    if (headers) next.headers = this.secrets.patchMap(id, 'headers', next.headers, headers);
+    const problem = transportProblem(next) ?? headerCollision(next.headers);
     if (problem) throw new InvalidInputError(problem);
     Object.assign(definition, next);
     return this.save(definition);
+  }
+
+  /**
+   * The plain-text `env` and `headers` of a definition, for the code that starts or calls its
+   * MCP server (never for API responses). Read in the caller's transaction. Throws
+   * `SecretUnreadableError` when a value does not open (wrong key, or moved or altered).
+   */
+  async resolveSecrets(id: string): Promise<ResolvedSecrets> {
+    const definition = await this.findOne(id);
+    return {
+      env: this.secrets.openMap(definition.id, 'env', definition.env),
+      headers: this.secrets.openMap(definition.id, 'headers', definition.headers),
+    };
   }
 
   private save(definition: McpDefinition): Promise<McpDefinition> {
@@ -165,4 +200,11 @@ export class McpDefinitionsService {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function headerCollision(headers: SealedMap): string | null {
+  const clashes = caseCollisions(Object.keys(headers));
+  return clashes.length > 0
+    ? `headers ${clashes.join(', ')} differ only in case (HTTP header names are case-insensitive)`
+    : null;
 }

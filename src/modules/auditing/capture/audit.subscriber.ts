@@ -7,7 +7,15 @@ import {
   type RemoveEvent,
   type UpdateEvent,
 } from 'typeorm';
-import { auditedEntityType, capture, sameValue, type ChangeSet } from './change-capture';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  auditedEntityType,
+  capture,
+  sameValue,
+  secretValueProperties,
+  type ChangeSet,
+} from './change-capture';
+import { REDACTED } from './redaction';
 
 /**
  * The general change-capture mechanism: a TypeORM subscriber that records inserts, updates
@@ -29,7 +37,7 @@ export class AuditSubscriber implements EntitySubscriberInterface {
       action: 'CREATE',
       entityType,
       entityId: idOf(id),
-      snapshot: plain(event.entity),
+      snapshot: snapshot(event.metadata.target, event.entity),
     });
   }
 
@@ -39,8 +47,19 @@ export class AuditSubscriber implements EntitySubscriberInterface {
     const before = event.databaseEntity ?? {};
     const after = event.entity;
     const changes: ChangeSet = {};
+    const secret = secretValueProperties(event.metadata.target);
     for (const column of event.updatedColumns) {
       if (column.isCreateDate || column.isUpdateDate || column.isVersion) continue;
+      if (secret.includes(column.propertyName)) {
+        // In stored form (after the column's transformer): the values may be sealed objects
+        // whose JSON is "[REDACTED]" whatever they hold.
+        const diff = secretKeysDiff(
+          column.getEntityValue(before, true),
+          column.getEntityValue(after, true),
+        );
+        if (diff) changes[column.propertyName] = diff;
+        continue;
+      }
       const from = column.getEntityValue(before) as unknown;
       const to = column.getEntityValue(after) as unknown;
       if (!sameValue(from, to)) changes[column.propertyName] = { from: plain(from), to: plain(to) };
@@ -49,7 +68,7 @@ export class AuditSubscriber implements EntitySubscriberInterface {
       action: 'UPDATE',
       entityType,
       entityId: idOf(event.metadata.getEntityIdMixedMap({ ...before, ...after })),
-      snapshot: plain(after),
+      snapshot: snapshot(event.metadata.target, after),
       changes,
     });
   }
@@ -63,7 +82,7 @@ export class AuditSubscriber implements EntitySubscriberInterface {
       action: 'DELETE',
       entityType,
       entityId: idOf(id),
-      snapshot: plain({
+      snapshot: snapshot(event.metadata.target, {
         ...removed,
         ...event.metadata.getEntityIdMap(event.databaseEntity ?? removed),
       }),
@@ -79,4 +98,31 @@ function idOf(id: unknown): string {
 /** A JSON-safe copy (Dates as ISO strings, class instances as plain objects). */
 function plain<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+/** A JSON-safe copy of an entity whose `@SecretValues` maps keep their keys only. */
+function snapshot(target: unknown, entity: ObjectLiteral): Record<string, unknown> {
+  const copy = plain(entity) as Record<string, unknown>;
+  for (const property of secretValueProperties(target)) {
+    const map = copy[property];
+    if (map !== null && typeof map === 'object' && !Array.isArray(map))
+      copy[property] = Object.fromEntries(Object.keys(map).map((key) => [key, REDACTED]));
+    else if (map !== null && map !== undefined) copy[property] = REDACTED;
+  }
+  return copy;
+}
+
+/** The keys of a secret map whose value changed (added, replaced, removed); null if none. */
+function secretKeysDiff(before: unknown, after: unknown): ChangeSet[string] | null {
+  const isMap = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isMap(before) || !isMap(after))
+    return isDeepStrictEqual(before, after) ? null : { from: REDACTED, to: REDACTED };
+  const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])]
+    .filter((key) => !isDeepStrictEqual(before[key], after[key]))
+    .sort();
+  if (changed.length === 0) return null;
+  const keys = (map: Record<string, unknown>) =>
+    Object.fromEntries(changed.filter((k) => Object.hasOwn(map, k)).map((k) => [k, REDACTED]));
+  return { from: keys(before), to: keys(after) };
 }

@@ -34,6 +34,32 @@ export function AuditedEntity(entityType: string): ClassDecorator {
   };
 }
 
+const SECRET_VALUES = Symbol('secretValues');
+
+/**
+ * Marks a property of an `@AuditedEntity` as a map whose values are secrets (an MCP
+ * definition's `env`): the audit trail names the keys, never the values. An UPDATE's diff
+ * lists exactly the keys whose value changed — `{ from: { TOKEN: "[REDACTED]" }, to: {
+ * TOKEN: "[REDACTED]", NEW: "[REDACTED]" } }` (a key only in `to` was added, only in `from`
+ * removed) — compared in stored form, so the column may hold sealed values.
+ *
+ * @example
+ * \@SecretValues()
+ * \@Column({ type: 'jsonb' }) env: Record<string, string>;
+ */
+export function SecretValues(): PropertyDecorator {
+  return (target, property) => {
+    const names = secretValueProperties(target.constructor);
+    Reflect.defineMetadata(SECRET_VALUES, [...names, String(property)], target.constructor);
+  };
+}
+
+export function secretValueProperties(target: unknown): readonly string[] {
+  return typeof target === 'function'
+    ? ((Reflect.getMetadata(SECRET_VALUES, target) as string[] | undefined) ?? [])
+    : [];
+}
+
 /** Every type declared with `@AuditedEntity` (read by the registry at bootstrap). */
 export const auditedEntityTypes = new Set<string>();
 

@@ -36,11 +36,29 @@ describe(redact.name, () => {
       changes: {
         apiToken: { from: REDACTED, to: REDACTED },
         password: { from: null, to: REDACTED },
-        env: { from: REDACTED, to: REDACTED },
+        env: { from: { A: REDACTED }, to: { A: REDACTED } },
         meta: { from: { secret: REDACTED }, to: { size: 2 } },
         name: { from: 'a', to: 'b' },
       },
     });
+  });
+
+  it('keeps the names of a diff of env names, not the values', () => {
+    expect(redact({ changes: { env: { from: { A: 'old' }, to: { A: 'new', B: 'x' } } } })).toEqual({
+      changes: { env: { from: { A: REDACTED }, to: { A: REDACTED, B: REDACTED } } },
+    });
+  });
+
+  it('redacts an object as it serializes (toJSON), never its fields', () => {
+    class Sealed {
+      constructor(readonly ct: string) {}
+      toJSON(): string {
+        return REDACTED;
+      }
+    }
+    expect(
+      redact({ headers: { 'X-Api': new Sealed('ciphertext') }, env: { A: new Sealed('ct') } }),
+    ).toEqual({ headers: { 'X-Api': REDACTED }, env: { A: REDACTED } });
   });
 
   it('redacts URL passwords and secret query parameters inside strings', () => {

@@ -39,6 +39,10 @@ function redactValue(value: unknown): unknown {
   if (Array.isArray(value)) return redactArgs(value.map((v) => redactValue(v)));
   if (value !== null && typeof value === 'object') {
     if (value instanceof Date) return value.toISOString();
+    // Redact what will be stored: an object that says how it serializes (a sealed secret
+    // says "[REDACTED]") is redacted as that.
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return redactValue(toJSON.call(value));
     const out: Record<string, unknown> = {};
     for (const [rawKey, v] of Object.entries(value) as [string, unknown][]) {
       const key = wellFormed(rawKey);
@@ -72,17 +76,21 @@ function isChangeSet(value: unknown): value is Record<string, Diff> {
 
 /**
  * In a diff the key is the field's name and the value its `{ from, to }`: a secret field
- * (or `env`) keeps that shape with both sides masked, so every field's diff reads the same
+ * keeps that shape with both sides masked (`env` keeps its names, values masked), so every field's diff reads the same
  * (`changes.apiToken.from`), and says that the secret changed, never what it was.
  */
 function redactChanges(changes: Record<string, Diff>): Record<string, Diff> {
   const out: Record<string, Diff> = {};
   for (const [rawField, diff] of Object.entries(changes)) {
     const field = wellFormed(rawField);
-    const secret = isSecretKey(field) || field.toLowerCase() === 'env';
-    out[field] = secret
-      ? { from: mask(diff.from), to: mask(diff.to) }
-      : { from: redactValue(diff.from), to: redactValue(diff.to) };
+    if (field.toLowerCase() === 'env') {
+      // The names of a secret map stay (which variables changed), every value goes.
+      out[field] = { from: redactEnv(diff.from), to: redactEnv(diff.to) };
+    } else if (isSecretKey(field)) {
+      out[field] = { from: mask(diff.from), to: mask(diff.to) };
+    } else {
+      out[field] = { from: redactValue(diff.from), to: redactValue(diff.to) };
+    }
   }
   return out;
 }
@@ -96,8 +104,15 @@ function redactEnv(env: unknown): unknown {
         : REDACTED,
     );
   }
+  // Keys stay, every leaf goes: `{ A: "x" }` → `{ A: "[REDACTED]" }`, and a diff of names
+  // `{ from: { A: … }, to: { A: …, B: … } }` keeps saying which names changed.
   if (typeof env === 'object')
-    return Object.fromEntries(Object.keys(env).map((k) => [wellFormed(k), REDACTED]));
+    return Object.fromEntries(
+      Object.entries(env as Record<string, unknown>).map(([k, v]) => [
+        wellFormed(k),
+        isPlainObject(v) ? redactEnv(v) : REDACTED,
+      ]),
+    );
   return REDACTED;
 }
 
@@ -134,4 +149,10 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 /** PostgreSQL's jsonb refuses lone UTF-16 surrogates; store U+FFFD as the pg driver does for text. */
 function wellFormed(s: string): string {
   return s.replace(LONE_SURROGATE, '\ufffd');
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }

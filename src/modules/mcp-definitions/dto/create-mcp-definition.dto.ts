@@ -11,11 +11,31 @@ import {
   MaxLength,
   ValidateBy,
 } from 'class-validator';
-import { IsResourceName, IsStringRecord } from '@/common/validation/validators';
+import { IsResourceName } from '@/common/validation/validators';
+import { IsSecretMap, type SecretMapRules } from './secret-map.validator';
 import { TRANSPORTS, type Transport } from '../entities/mcp-definition.entity';
 
 export const TAG_PATTERN = /^[a-z0-9][a-z0-9._-]{0,49}$/;
 export const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** An HTTP field name (RFC 9110 token). */
+export const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+/** What Node's HTTP client accepts in a header value: no CR, LF, NUL or other controls. */
+export const HEADER_VALUE_PATTERN = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export const ENV_RULES: SecretMapRules = {
+  maxKeys: 100,
+  keyPattern: ENV_KEY_PATTERN,
+  keys: 'matching [A-Za-z_][A-Za-z0-9_]* (up to 128 characters)',
+  maxValueLength: 8192,
+};
+export const HEADER_RULES: SecretMapRules = {
+  maxKeys: 50,
+  keyPattern: HEADER_NAME_PATTERN,
+  keys: 'HTTP header names (up to 128 token characters)',
+  maxValueLength: 8192,
+  valuePattern: HEADER_VALUE_PATTERN,
+  caseInsensitiveKeys: true,
+};
 
 /**
  * What a transport requires: stdio → `command` (and maybe `args`), no `url`; sse and
@@ -26,12 +46,15 @@ export function transportProblem(o: {
   command?: string | null;
   url?: string | null;
   args?: string[] | null;
+  headers?: object | null;
 }): string | null {
   if (o.transport === 'stdio') {
     if (o.command === undefined || o.command === null || o.command === '') {
       return 'command is required when transport is stdio';
     }
     if (o.url !== undefined && o.url !== null) return 'url is not allowed when transport is stdio';
+    if (o.headers && Object.values(o.headers).some((v) => v !== null))
+      return 'headers are only allowed when transport is sse or streamable-http';
     return null;
   }
   if (o.url === undefined || o.url === null || o.url === '') {
@@ -109,11 +132,24 @@ export class CreateMcpDefinitionDto {
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: { type: 'string' },
-    description: 'Environment variables; values are secrets and never appear in the audit trail',
+    description:
+      'Environment variables. The values are secrets: write-only (responses show "[REDACTED]"), sealed at rest, never in the audit trail or logs',
+    example: { API_TOKEN: 's3cret' },
   })
   @IsOptional()
-  @IsStringRecord({ maxKeys: 100, keyPattern: ENV_KEY_PATTERN, maxValueLength: 8192 })
+  @IsSecretMap(ENV_RULES)
   env?: Record<string, string>;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: { type: 'string' },
+    description:
+      'sse and streamable-http only: HTTP headers sent to the server. Values are secrets, like env values',
+    example: { Authorization: 'Bearer s3cret' },
+  })
+  @IsOptional()
+  @IsSecretMap(HEADER_RULES)
+  headers?: Record<string, string>;
 
   @ApiPropertyOptional({ type: [String], example: ['files', 'local'] })
   @IsOptional()

@@ -9,10 +9,20 @@ export class McpDefinitionDto {
   @ApiProperty({ nullable: true, type: String }) command: string | null;
   @ApiProperty({ type: [String] }) args: string[];
   @ApiProperty({ nullable: true, type: String }) url: string | null;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) env: Record<
-    string,
-    string
-  >;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string', enum: ['[REDACTED]'] },
+    description: 'The names of the environment variables; values are write-only',
+    example: { API_TOKEN: '[REDACTED]' },
+  })
+  env: Record<string, '[REDACTED]'>;
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: { type: 'string', enum: ['[REDACTED]'] },
+    description: 'The names of the HTTP headers (sse / streamable-http); values are write-only',
+    example: { Authorization: '[REDACTED]' },
+  })
+  headers: Record<string, '[REDACTED]'>;
   @ApiProperty({ type: [String] }) tags: string[];
   @ApiProperty({ format: 'date-time' }) createdAt: Date;
   @ApiProperty({ format: 'date-time' }) updatedAt: Date;

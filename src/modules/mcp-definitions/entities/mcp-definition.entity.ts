@@ -8,7 +8,8 @@ import {
   Unique,
   UpdateDateColumn,
 } from 'typeorm';
-import { AuditedEntity } from '@/modules/auditing';
+import { AuditedEntity, SecretValues } from '@/modules/auditing';
+import { sealedMapTransformer, type SealedMap } from '../secrets/secrets-box';
 
 export const TRANSPORTS = ['stdio', 'sse', 'streamable-http'] as const;
 export type Transport = (typeof TRANSPORTS)[number];
@@ -24,6 +25,7 @@ export type Transport = (typeof TRANSPORTS)[number];
 @Check('mcp_definitions_transport_check', `transport IN ('stdio', 'sse', 'streamable-http')`)
 @Check('mcp_definitions_check', `(transport = 'stdio') = (command IS NOT NULL)`)
 @Check('mcp_definitions_check1', `(transport = 'stdio') = (url IS NULL)`)
+@Check('mcp_definitions_headers_check', `transport <> 'stdio' OR headers = '{}'::jsonb`)
 export class McpDefinition {
   @PrimaryGeneratedColumn('uuid')
   id: string;
@@ -49,9 +51,18 @@ export class McpDefinition {
   @Column({ type: 'text', nullable: true })
   url: string | null;
 
-  /** Environment variables for the server; values are secrets (redacted in the audit trail). */
-  @Column({ type: 'jsonb', default: () => "'{}'" })
-  env: Record<string, string>;
+  /**
+   * Environment variables for the server. The values are secrets: sealed at rest (AES-256-GCM,
+   * see `SecretsBox`), `"[REDACTED]"` when serialized, named but never shown in the audit trail.
+   */
+  @SecretValues()
+  @Column({ type: 'jsonb', default: () => "'{}'", transformer: sealedMapTransformer })
+  env: SealedMap;
+
+  /** sse / streamable-http only: HTTP headers sent to the server; values sealed like `env`. */
+  @SecretValues()
+  @Column({ type: 'jsonb', default: () => "'{}'", transformer: sealedMapTransformer })
+  headers: SealedMap;
 
   @Column({ type: 'text', array: true, default: () => "'{}'" })
   tags: string[];
