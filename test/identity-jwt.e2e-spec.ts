@@ -187,6 +187,46 @@ describe('Identity, jwt mode with a public key file (e2e)', () => {
     });
   });
 
+  it('bounds a flood of 1,000 bad tokens from one address: N entries plus a summary that adds up', async () => {
+    const MAX = 20;
+    const flood = await createTestApp({
+      databaseUrl: t.databaseUrl,
+      env: {
+        AUTH_MODE: 'jwt',
+        JWT_PUBLIC_KEY_FILE: join(dir, 'public.pem'),
+        JWT_ISSUER: ISSUER,
+        JWT_AUDIENCE: AUDIENCE,
+        AUDIT_REJECTED_MAX_PER_MINUTE: String(MAX),
+        RATE_LIMIT_MAX: '0', // the audit trail's own bound is under test, not the rate limit
+      },
+    });
+    try {
+      await flood.truncate('action_log');
+      const expired = await sign(privateKey, { exp: Math.floor(Date.now() / 1000) - 60 });
+      const attempt = () =>
+        flood.http
+          .post('/api/v1/mcp-definitions')
+          .set('Authorization', `Bearer ${expired}`)
+          .send(mcp('flood'))
+          .expect(401);
+      for (let sent = 0; sent < 1000; sent += 50) {
+        await Promise.all(Array.from({ length: 50 }, attempt));
+      }
+      await flood.flushAudit(); // closes the window: the summary is written
+      const { rows } = await flood.db.query<{ details: { suppressed?: number } | null }>(
+        `SELECT details FROM action_log WHERE outcome = 'DENIED' AND actor_id = 'anonymous'`,
+      );
+      const single = rows.filter((r) => r.details?.suppressed === undefined);
+      const suppressed = rows.reduce((n, r) => n + (r.details?.suppressed ?? 0), 0);
+      expect(single).toHaveLength(MAX);
+      expect(rows.length).toBeLessThanOrEqual(MAX + 1);
+      expect(single.length + suppressed).toBe(1000);
+      expect(JSON.stringify(rows)).not.toContain(expired);
+    } finally {
+      await flood.close();
+    }
+  });
+
   it('enforces the roles claim (array or string); unknown role names give nothing', async () => {
     const as = async (roles: unknown) => sign(privateKey, { sub: 'rita', roles });
     const post = async (roles: unknown) =>
