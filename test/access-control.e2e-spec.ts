@@ -22,6 +22,7 @@ class BareController {
  */
 const POLICY: Record<string, Role[] | 'public'> = {
   'GET /api/v1/health': 'public',
+  'GET /api/v1/health/audit': ['admin'],
   'POST /api/v1/mcp-definitions': ['editor'],
   'GET /api/v1/mcp-definitions': ['viewer'],
   'GET /api/v1/mcp-definitions/:id': ['viewer'],

@@ -109,7 +109,7 @@ describe('Hardening (e2e)', () => {
     });
   });
 
-  it('keeps error details out of the public /health (the detailed view has them)', async () => {
+  it('keeps error details out of the public /health; an admin sees them at /health/audit', async () => {
     await t.db.query(FAIL_TRIGGER);
     await t.http.post('/api/v1/test-widgets').send({ name: 'p1' }).expect(201);
     const res = await t.http.get('/api/v1/health').expect(200);
@@ -119,6 +119,9 @@ describe('Hardening (e2e)', () => {
     expect(res.body.details.auditing).not.toHaveProperty('lastError');
     const detailed = await t.app.get(AuditOutboxService).backlog();
     expect(detailed.lastError).toMatch(/injected audit failure/);
+    const admin = await t.http.get('/api/v1/health/audit').set('X-User-Roles', 'admin').expect(200);
+    expect(admin.body).toMatchObject({ pending: 1, lastError: expect.stringMatching(/injected/) });
+    await t.http.get('/api/v1/health/audit').set('X-User-Roles', 'auditor').expect(403);
   });
 
   it('logs one summary line per retry pass, not one per pending entry', async () => {

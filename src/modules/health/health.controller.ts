@@ -9,8 +9,8 @@ import {
 } from '@nestjs/terminus';
 import type { FastifyReply } from 'fastify';
 import { RETRY_AFTER_SECONDS } from '@/common/errors/database-unavailable';
-import { AuditHealthIndicator } from '@/modules/auditing';
-import { Public } from '@/modules/identity';
+import { AuditHealthIndicator, AuditOutboxService, type AuditBacklog } from '@/modules/auditing';
+import { Public, Roles } from '@/modules/identity';
 
 @ApiTags('health')
 @Controller('health')
@@ -19,7 +19,18 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly db: TypeOrmHealthIndicator,
     private readonly auditing: AuditHealthIndicator,
+    private readonly outbox: AuditOutboxService,
   ) {}
+
+  /** The details the public answer leaves out (the last error can name database internals). */
+  @Get('audit')
+  @Roles('admin')
+  @ApiOperation({
+    summary: "The audit trail's backlog with its details (last error, counters): admins only",
+  })
+  audit(): Promise<AuditBacklog> {
+    return this.outbox.backlog();
+  }
 
   @Get()
   @Public()
