@@ -9,16 +9,15 @@
  * BENCH_DURATION (s per round, default 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50).
  */
 import 'reflect-metadata';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import autocannon from 'autocannon';
-import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { dataSourceOptions } from '@/database/data-source-options';
-import { startEmbeddedPostgres } from '@/database/embedded-postgres';
+import {
+  createBenchDatabase,
+  median,
+  startBenchServer,
+  stopBenchServer as stop,
+  withClient,
+} from './harness';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -26,40 +25,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const BASE_PORT = 3900 + Math.floor(Math.random() * 80);
 const SEARCH = '/api/v1/action-logs?actorId=seed&limit=20';
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-async function startServer(databaseUrl: string, port: number, readAudit: boolean) {
-  const server = spawn(process.execPath, [join(__dirname, 'server.js')], {
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      PORT: String(port),
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      BENCH_READ_AUDIT: readAudit ? 'on' : 'off',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: server.stdout }).on('line', (l) => l === 'ready' && resolve());
-    server.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-  });
-  return server;
-}
-
-async function stop(server: ChildProcess): Promise<void> {
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+function startServer(databaseUrl: string, port: number, readAudit: boolean) {
+  return startBenchServer(databaseUrl, port, { BENCH_READ_AUDIT: readAudit ? 'on' : 'off' });
 }
 
 async function fire(port: number, duration: number) {
@@ -73,29 +40,15 @@ async function fire(port: number, duration: number) {
 }
 
 async function main(): Promise<void> {
-  let serverUrl = process.env.DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let tempDir: string | undefined;
-  if (!serverUrl) {
-    tempDir = await mkdtemp(join(tmpdir(), 'mcp-bench-'));
-    const pg = await startEmbeddedPostgres({ dataDir: join(tempDir, 'pg'), ephemeral: true });
-    serverUrl = pg.url;
-    stopEmbedded = () => pg.stop();
-  }
-  const dbName = `mcp_bench_reads_${Date.now().toString(36)}`;
-  await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${dbName}`));
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  const ds = new DataSource(dataSourceOptions({ url: url.toString(), entities: false }));
-  await ds.initialize();
-  await ds.runMigrations();
-  await ds.query(`
-    INSERT INTO action_log (event_id, "timestamp", actor_id, action_type, entity_type, entity_id, details)
-    SELECT gen_random_uuid(), now() - g * interval '1 second', CASE WHEN g % 2 = 0 THEN 'seed' ELSE 'other' END,
-           'UPDATE', 'MCP_DEFINITION', (g % 500)::text, jsonb_build_object('changes', jsonb_build_object('n', g))
-    FROM generate_series(1, 20000) g`);
-  await ds.query(`ANALYZE action_log`);
-  await ds.destroy();
+  const db = await createBenchDatabase('mcp_bench_reads', async (ds) => {
+    await ds.query(`
+      INSERT INTO action_log (event_id, "timestamp", actor_id, action_type, entity_type, entity_id, details)
+      SELECT gen_random_uuid(), now() - g * interval '1 second', CASE WHEN g % 2 = 0 THEN 'seed' ELSE 'other' END,
+             'UPDATE', 'MCP_DEFINITION', (g % 500)::text, jsonb_build_object('changes', jsonb_build_object('n', g))
+      FROM generate_series(1, 20000) g`);
+    await ds.query(`ANALYZE action_log`);
+  });
+  const url = new URL(db.url);
 
   const servers: ChildProcess[] = [];
   try {
@@ -148,9 +101,7 @@ async function main(): Promise<void> {
     );
   } finally {
     for (const s of servers) await stop(s);
-    await withClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
-    await stopEmbedded?.();
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    await db.drop();
   }
 }
 

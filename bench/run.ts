@@ -7,19 +7,17 @@
  * BENCH_DURATION (s per round, default 10), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (50).
  */
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { Client } from 'pg';
-import { DataSource } from 'typeorm';
-import { loadEnv } from '@/config/env';
-import { dataSourceOptions } from '@/database/data-source-options';
-import { startEmbeddedPostgres } from '@/database/embedded-postgres';
 import { BENCH_TABLE_SQL } from './bench.module';
+import {
+  createBenchDatabase,
+  median,
+  startBenchServer,
+  stopBenchServer,
+  withClient,
+} from './harness';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -58,18 +56,6 @@ async function totalCpuUs(pids: number[]): Promise<number> {
 
 type Kind = 'audited' | 'unaudited' | 'transactional';
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
 /** Who to measure: the app's process and its database's backends (found per round). */
 interface Measured {
   serverPid: number;
@@ -106,51 +92,15 @@ async function fire(path: string, duration: number, measured?: Measured): Promis
 }
 
 async function main(): Promise<void> {
-  let serverUrl = loadEnv().DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let tempDir: string | undefined;
-  if (!serverUrl) {
-    tempDir = await mkdtemp(join(tmpdir(), 'mcp-bench-'));
-    const pg = await startEmbeddedPostgres({ dataDir: join(tempDir, 'pg'), ephemeral: true });
-    serverUrl = pg.url;
-    stopEmbedded = () => pg.stop();
-  }
-  const dbName = `mcp_bench_${Date.now().toString(36)}`;
-  await withClient(serverUrl, (c) => c.query(`CREATE DATABASE ${dbName}`));
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  const ds = new DataSource(dataSourceOptions({ url: url.toString(), entities: false }));
-  await ds.initialize();
-  await ds.runMigrations();
-  await ds.query(BENCH_TABLE_SQL);
-  await ds.destroy();
-
-  const server = spawn(
-    process.execPath,
-    [
-      ...(process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []),
-      join(__dirname, 'server.js'),
-    ],
-    {
-      env: {
-        ...process.env,
-        DATABASE_URL: url.toString(),
-        PORT: String(PORT),
-        NODE_ENV: 'production',
-        LOG_LEVEL: 'warn',
-        // Measures auditing, not identity: trusted headers, and no rate limit to hit.
-        AUTH_MODE: 'header',
-        AUTH_ALLOW_HEADER_MODE: 'true',
-        RATE_LIMIT_MAX: '0',
-        MCP_SECRETS_KEY: process.env.MCP_SECRETS_KEY ?? randomBytes(32).toString('base64'),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+  const db = await createBenchDatabase('mcp_bench', (ds) => ds.query(BENCH_TABLE_SQL));
+  const url = new URL(db.url);
+  const dbName = db.name;
+  const server = await startBenchServer(
+    db.url,
+    PORT,
+    {},
+    process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [],
   );
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: server.stdout }).on('line', (l) => l === 'ready' && resolve());
-    server.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-  });
 
   const measured: Measured = {
     serverPid: server.pid!,
@@ -239,11 +189,8 @@ async function main(): Promise<void> {
       JSON.stringify(report, null, 2),
     );
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-    await withClient(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
-    await stopEmbedded?.();
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    await stopBenchServer(server);
+    await db.drop();
   }
 }
 
