@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestException } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { acceptId, correlationIdOf, REQUEST_ID_HEADER } from '@/common/context/request-context';
 import { answerClientError, answerFrameworkError } from '@/common/errors/errors-below-nest';
@@ -73,12 +73,37 @@ export function createAdapter(options: AdapterOptions): FastifyAdapter {
 export async function configureApp(app: NestFastifyApplication): Promise<void> {
   app.useLogger(app.get(Logger));
   app.setGlobalPrefix(API_PREFIX);
+  let document: OpenAPIObject | undefined;
+  SwaggerModule.setup('docs', app, () => (document ??= buildOpenApiDocument(app)));
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+}
+
+/** Response headers every answer carries (set in `createAdapter`'s onRequest hook). */
+const ID_HEADERS = {
+  'X-Request-ID': {
+    description: "This request's id (the caller's X-Request-ID when sane, else a UUID)",
+    schema: { type: 'string' },
+  },
+  'X-Correlation-ID': {
+    description: "The caller's X-Correlation-ID when sane, else the request id",
+    schema: { type: 'string' },
+  },
+} as const;
+
+/**
+ * The OpenAPI document (`/docs-json`, and `openapi.json` at the repo root via
+ * `npm run openapi`): the decorators' output plus what holds for every operation.
+ */
+export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('MCP Backend')
     .setDescription(
-      'MCP server definitions and versions, workflows and their runs, and the audit trail of every change.',
+      'MCP server definitions and versions, workflows and their runs, and the audit trail of every change. ' +
+        'Every error answers `{ statusCode, message, error, requestId }`.',
     )
     .setVersion('1')
+    .addServer('/', 'This server')
     .addGlobalParameters(
       { name: 'X-Request-ID', in: 'header', required: false, schema: { type: 'string' } },
       { name: 'X-Correlation-ID', in: 'header', required: false, schema: { type: 'string' } },
@@ -99,7 +124,21 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     )
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config));
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
+  const document = SwaggerModule.createDocument(app, config);
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item) as { responses?: object }[]) {
+      if (!operation?.responses) continue;
+      for (const response of Object.values(operation.responses) as {
+        headers?: Record<string, unknown>;
+      }[]) {
+        response.headers = { ...ID_HEADERS, ...response.headers };
+      }
+    }
+  }
+  return document;
+}
+
+/** openapi.json's exact bytes: stable, so a stale committed file shows as a diff. */
+export function serializeOpenApi(document: OpenAPIObject): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
 }
