@@ -7,6 +7,7 @@ import { Logger } from 'nestjs-pino';
 import { acceptId, correlationIdOf, REQUEST_ID_HEADER } from '@/common/context/request-context';
 import { answerClientError, answerFrameworkError } from '@/common/errors/errors-below-nest';
 import { checkInput } from '@/common/validation/unsafe-input';
+import { EntityTypeRegistry } from '@/modules/auditing';
 
 export const API_PREFIX = 'api/v1';
 
@@ -125,9 +126,19 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
   const document = SwaggerModule.createDocument(app, config);
+  // The entity types the trail knows are registered at bootstrap (every @Audited declaration):
+  // list them where a client filters by one.
+  const entityTypes = app.get(EntityTypeRegistry, { strict: false }).list();
   for (const item of Object.values(document.paths)) {
-    for (const operation of Object.values(item) as { responses?: object }[]) {
+    for (const operation of Object.values(item) as {
+      responses?: object;
+      parameters?: { name: string; schema?: Record<string, unknown> }[];
+    }[]) {
       if (!operation?.responses) continue;
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.name === 'entityType' && parameter.schema)
+          parameter.schema.enum = entityTypes;
+      }
       for (const response of Object.values(operation.responses) as {
         headers?: Record<string, unknown>;
       }[]) {

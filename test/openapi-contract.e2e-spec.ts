@@ -7,6 +7,17 @@ import { Contract } from './helpers/contract';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
 const API = '/api/v1';
+interface Schema {
+  type?: string;
+  format?: string;
+  default?: unknown;
+  enum?: unknown[];
+  pattern?: string;
+  required?: string[];
+  properties?: Record<string, Schema>;
+  [rule: string]: unknown;
+}
+
 interface Operation {
   operationId?: string;
   requestBody?: unknown;
@@ -86,6 +97,62 @@ describe('OpenAPI contract (e2e)', () => {
       { type: 'string' },
       { type: 'array', items: { type: 'string' } },
     ]);
+  });
+
+  it('carries the validation rules: formats, integers, lists of values, optional defaults', () => {
+    const schemas = doc.components?.schemas as Record<string, Schema>;
+    const prop = (schema: string, name: string) => schemas[schema].properties![name];
+    const param = (path: string, name: string) =>
+      (
+        doc.paths[`${API}${path}`].get!.parameters as unknown as { name: string; schema: Schema }[]
+      ).find((p) => p.name === name)!.schema;
+    // A field the server fills in when left out is optional, with no `default` a generator
+    // would turn into a required field (and a PATCH without it keeps the stored value).
+    for (const [schema, field] of [
+      ['CreateMcpDefinitionDto', 'description'],
+      ['CreateMcpDefinitionDto', 'tags'],
+      ['UpdateMcpDefinitionDto', 'description'],
+      ['CreateMcpVersionDto', 'changelog'],
+      ['CreateWorkflowDto', 'description'],
+      ['UpdateWorkflowDto', 'description'],
+      ['StartRunDto', 'parameters'],
+    ]) {
+      expect({ schema, field, default: prop(schema, field).default }).toEqual({
+        schema,
+        field,
+        default: undefined,
+      });
+      expect(schemas[schema].required ?? []).not.toContain(field);
+    }
+    expect(prop('CreateMcpDefinitionDto', 'name')).toMatchObject({ maxLength: 100 });
+    expect(prop('CreateMcpDefinitionDto', 'name').pattern).toBeDefined();
+    expect(prop('CreateMcpDefinitionDto', 'tags')).toMatchObject({ maxItems: 20 });
+    expect(prop('CreateWorkflowDto', 'steps')).toMatchObject({ minItems: 1, maxItems: 100 });
+    expect(prop('ActionLogEntryDto', 'timestamp')).toMatchObject({ format: 'date-time' });
+    expect(param('/action-logs', 'limit')).toMatchObject({ type: 'integer', maximum: 200 });
+    expect(param('/action-logs', 'from')).toMatchObject({ format: 'date-time' });
+    expect(param('/action-logs', 'actionType').enum).toEqual([
+      'CREATE',
+      'READ',
+      'UPDATE',
+      'DELETE',
+    ]);
+    expect(param('/action-logs', 'outcome').enum).toEqual(['SUCCESS', 'FAILURE', 'DENIED']);
+    expect(param('/action-logs', 'entityType').enum).toEqual(
+      expect.arrayContaining([
+        'MCP_DEFINITION',
+        'MCP_VERSION',
+        'WORKFLOW_DEFINITION',
+        'WORKFLOW_RUN',
+      ]),
+    );
+    expect(param('/mcp-definitions', 'transport').enum).toEqual([
+      'stdio',
+      'sse',
+      'streamable-http',
+    ]);
+    expect(param('/workflows/{id}/runs', 'status').enum).toHaveLength(5);
+    expect(param('/workflow-runs/{id}', 'id')).toMatchObject({ format: 'uuid' });
   });
 
   it('the start-run body is optional', () => {
