@@ -92,6 +92,25 @@ const ID_HEADERS = {
   },
 } as const;
 
+/** What a rate-limited route (every `@Roles` route) sends while RATE_LIMIT_MAX > 0. */
+const RATE_HEADERS = {
+  'X-RateLimit-Limit': {
+    description: 'Requests allowed per window (RATE_LIMIT_MAX)',
+    schema: { type: 'integer' },
+  },
+  'X-RateLimit-Remaining': {
+    description: 'Requests left in this window',
+    schema: { type: 'integer' },
+  },
+  'X-RateLimit-Reset': {
+    description: 'Seconds until the window resets',
+    schema: { type: 'integer' },
+  },
+} as const;
+const RETRY_AFTER = {
+  'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
+} as const;
+
 /**
  * The OpenAPI document (`/docs-json`, and `openapi.json` at the repo root via
  * `npm run openapi`): the decorators' output plus what holds for every operation.
@@ -132,6 +151,7 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
   for (const item of Object.values(document.paths)) {
     for (const operation of Object.values(item) as {
       responses?: object;
+      security?: unknown[];
       parameters?: { name: string; schema?: Record<string, unknown> }[];
     }[]) {
       if (!operation?.responses) continue;
@@ -139,10 +159,17 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
         if (parameter.name === 'entityType' && parameter.schema)
           parameter.schema.enum = entityTypes;
       }
-      for (const response of Object.values(operation.responses) as {
-        headers?: Record<string, unknown>;
-      }[]) {
-        response.headers = { ...ID_HEADERS, ...response.headers };
+      const limited = (operation.security?.length ?? 0) > 0;
+      for (const [code, response] of Object.entries(operation.responses) as [
+        string,
+        { headers?: Record<string, unknown> },
+      ][]) {
+        response.headers = {
+          ...ID_HEADERS,
+          ...(limited ? RATE_HEADERS : {}),
+          ...(code === '429' || code === '503' ? RETRY_AFTER : {}),
+          ...response.headers,
+        };
       }
     }
   }

@@ -90,6 +90,15 @@ describe('OpenAPI contract (e2e)', () => {
       }
     }
     expect(new Set(ids).size).toBe(ids.length);
+    const limited = doc.paths[`${API}/workflows`].get!.responses as Record<
+      string,
+      { headers?: Record<string, unknown> }
+    >;
+    expect(Object.keys(limited['200'].headers ?? {})).toEqual(
+      expect.arrayContaining(['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']),
+    );
+    expect(Object.keys(limited['429'].headers ?? {})).toContain('Retry-After');
+    expect(Object.keys(limited['503'].headers ?? {})).toContain('Retry-After');
     const error = doc.components?.schemas?.ErrorResponseDto as {
       properties: Record<string, { oneOf?: unknown }>;
     };
@@ -245,6 +254,7 @@ describe('OpenAPI contract (e2e)', () => {
     await call(t.http.get(`${API}/action-logs/entities/MCP_DEFINITION/${id}`), 200);
     await call(t.http.get(`${API}/action-logs/${page.body.items[0].id}`), 200);
     await call(t.http.get(`${API}/action-logs/999999`), 404);
+    await call(t.http.get(`${API}/action-logs/abc`), 400);
 
     // Health, and deleting
     await call(t.http.get(`${API}/health`), 200);

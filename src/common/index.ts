@@ -13,6 +13,7 @@ export { ErrorResponseDto } from './errors/error-response.dto';
 export {
   ApiStandardErrors,
   ApiUuidParam,
+  PatternPipe,
   UuidParam,
   UuidPipe,
   type StandardErrors,

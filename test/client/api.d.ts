@@ -685,6 +685,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -698,6 +704,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -711,6 +723,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -724,6 +742,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -737,6 +761,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -750,6 +782,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -802,6 +840,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -815,6 +859,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -828,6 +878,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -841,6 +897,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -854,6 +916,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -867,6 +937,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -901,6 +977,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -914,6 +996,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -927,6 +1015,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -940,6 +1034,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -953,6 +1053,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -966,6 +1072,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -979,6 +1093,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1011,6 +1131,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1024,6 +1150,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1037,6 +1169,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1050,6 +1188,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1063,6 +1207,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1076,6 +1228,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1188,6 +1346,8 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1293,6 +1453,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1306,6 +1472,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1319,6 +1491,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1332,6 +1510,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1345,6 +1529,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1358,6 +1550,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1394,6 +1592,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1407,6 +1611,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1420,6 +1630,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1433,6 +1649,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1446,6 +1668,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1459,6 +1687,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1472,6 +1706,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1485,6 +1727,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1519,6 +1767,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1532,6 +1786,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1545,6 +1805,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1558,6 +1824,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1571,6 +1843,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1584,6 +1862,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1597,6 +1883,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1631,6 +1923,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1642,6 +1940,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1655,6 +1959,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1668,6 +1978,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1681,6 +1997,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1694,6 +2016,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1707,6 +2037,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1745,6 +2081,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1758,6 +2100,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1771,6 +2119,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1784,6 +2138,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1797,6 +2157,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1810,6 +2176,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1823,6 +2195,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1836,6 +2214,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1849,6 +2235,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -1887,6 +2279,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1900,6 +2298,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1913,6 +2317,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1926,6 +2336,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1939,6 +2355,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1952,6 +2374,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1965,6 +2395,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2003,6 +2439,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2016,6 +2458,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2029,6 +2477,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2042,6 +2496,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2055,6 +2515,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2068,6 +2534,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2081,6 +2553,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2094,6 +2572,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2107,6 +2593,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2142,6 +2634,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2155,6 +2653,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2168,6 +2672,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2181,6 +2691,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2194,6 +2710,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2207,6 +2729,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2220,6 +2750,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2256,6 +2792,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2269,6 +2811,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2282,6 +2830,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2295,6 +2849,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2308,6 +2868,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2321,6 +2889,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2357,6 +2931,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,6 +2950,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2383,6 +2969,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2396,6 +2988,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2409,6 +3007,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2422,6 +3026,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2435,6 +3045,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2448,6 +3066,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2482,6 +3106,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2495,6 +3125,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2508,6 +3144,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2521,6 +3163,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2534,6 +3182,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2547,6 +3201,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2560,6 +3222,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2594,6 +3262,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2605,6 +3279,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2618,6 +3298,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2631,6 +3317,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2644,6 +3336,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2657,6 +3355,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2670,6 +3374,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2683,6 +3395,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2721,6 +3439,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2734,6 +3458,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2747,6 +3477,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2760,6 +3496,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2773,6 +3515,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2786,6 +3534,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2799,6 +3553,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2812,6 +3572,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2825,6 +3593,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2864,6 +3638,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2877,6 +3657,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2890,6 +3676,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2903,6 +3695,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2916,6 +3714,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2929,6 +3733,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2942,6 +3754,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -2980,6 +3798,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2993,6 +3817,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3006,6 +3836,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3019,6 +3855,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3032,6 +3874,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3045,6 +3893,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3058,6 +3912,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3071,6 +3933,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3105,6 +3973,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3118,6 +3992,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3131,6 +4011,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3144,6 +4030,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3157,6 +4049,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3170,6 +4068,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3183,6 +4089,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3221,6 +4133,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3234,6 +4152,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3247,6 +4171,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3260,6 +4190,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3273,6 +4209,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3286,6 +4228,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3299,6 +4247,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3312,6 +4266,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3325,6 +4287,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;
@@ -3359,6 +4327,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3372,6 +4346,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3385,6 +4365,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3398,6 +4384,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3411,6 +4403,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3424,6 +4422,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3437,6 +4441,14 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3450,6 +4462,12 @@ export interface operations {
                     "X-Request-ID"?: string;
                     /** @description The caller's X-Correlation-ID when sane, else the request id */
                     "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
                     /** @description Seconds */
                     "Retry-After"?: number;
                     [name: string]: unknown;

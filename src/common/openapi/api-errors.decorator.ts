@@ -66,13 +66,24 @@ export function ApiStandardErrors(errors: StandardErrors = {}): MethodDecorator 
   return applyDecorators(...decorators);
 }
 
-/** Refuses a path id that is not a UUID as it is stored (lower-case) with a 400, not a 404. */
-export class UuidPipe implements PipeTransform<string, string> {
-  constructor(private readonly name: string) {}
+/** Refuses a path parameter that does not match `pattern` with a 400 (not a 404). */
+export class PatternPipe implements PipeTransform<string, string> {
+  constructor(
+    private readonly name: string,
+    private readonly pattern: RegExp,
+    private readonly rule: string,
+  ) {}
 
   transform(value: string): string {
-    if (!UUID.test(value)) throw new InvalidInputError(`${this.name} must be a lower-case UUID`);
+    if (!this.pattern.test(value)) throw new InvalidInputError(`${this.name} must be ${this.rule}`);
     return value;
+  }
+}
+
+/** Refuses a path id that is not a UUID as it is stored (lower-case) with a 400, not a 404. */
+export class UuidPipe extends PatternPipe {
+  constructor(name: string) {
+    super(name, UUID, 'a lower-case UUID');
   }
 }
 

@@ -1,6 +1,9 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags, OmitType } from '@nestjs/swagger';
-import { ApiStandardErrors } from '@/common/openapi/api-errors.decorator';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiTags, OmitType } from '@nestjs/swagger';
+import { ApiStandardErrors, PatternPipe } from '@/common/openapi/api-errors.decorator';
+
+/** Entry ids are bigints (at most 19 digits); anything else is a 400. */
+const ENTRY_ID = /^[0-9]{1,19}$/;
 import type { Page } from '@/common/pagination/cursor';
 import { Roles } from '@/modules/identity';
 import { AuditedRead } from '../audited.decorator';
@@ -58,8 +61,11 @@ export class ActionLogsController {
   @Get(':id')
   @ApiOperation({ operationId: 'getActionLog', summary: 'One action log entry' })
   @ApiOkResponse({ type: ActionLogEntryDto })
+  @ApiParam({ name: 'id', schema: { type: 'string', pattern: ENTRY_ID.source } })
   @ApiStandardErrors({ notFound: 'No entry with this id' })
-  findOne(@Param('id') id: string): Promise<ActionLogEntry> {
+  findOne(
+    @Param('id', new PatternPipe('id', ENTRY_ID, 'an entry id (digits)')) id: string,
+  ): Promise<ActionLogEntry> {
     return this.logs.findOne(id);
   }
 }
