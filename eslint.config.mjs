@@ -12,6 +12,7 @@ export default tseslint.config(
       '.data/**',
       'bench/results/**',
       '*.js',
+      'test/client/api.d.ts',
       '*.mjs',
       '*.cjs',
       '.dependency-cruiser.cjs',

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestException } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { acceptId, correlationIdOf, REQUEST_ID_HEADER } from '@/common/context/request-context';
 import { answerClientError, answerFrameworkError } from '@/common/errors/errors-below-nest';
 import { checkInput } from '@/common/validation/unsafe-input';
+import { EntityTypeRegistry } from '@/modules/auditing';
 
 export const API_PREFIX = 'api/v1';
 
@@ -73,12 +74,56 @@ export function createAdapter(options: AdapterOptions): FastifyAdapter {
 export async function configureApp(app: NestFastifyApplication): Promise<void> {
   app.useLogger(app.get(Logger));
   app.setGlobalPrefix(API_PREFIX);
+  let document: OpenAPIObject | undefined;
+  SwaggerModule.setup('docs', app, () => (document ??= buildOpenApiDocument(app)));
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+}
+
+/** Response headers every answer carries (set in `createAdapter`'s onRequest hook). */
+const ID_HEADERS = {
+  'X-Request-ID': {
+    description: "This request's id (the caller's X-Request-ID when sane, else a UUID)",
+    schema: { type: 'string' },
+  },
+  'X-Correlation-ID': {
+    description: "The caller's X-Correlation-ID when sane, else the request id",
+    schema: { type: 'string' },
+  },
+} as const;
+
+/** What a rate-limited route (every `@Roles` route) sends while RATE_LIMIT_MAX > 0. */
+const RATE_HEADERS = {
+  'X-RateLimit-Limit': {
+    description: 'Requests allowed per window (RATE_LIMIT_MAX)',
+    schema: { type: 'integer' },
+  },
+  'X-RateLimit-Remaining': {
+    description: 'Requests left in this window',
+    schema: { type: 'integer' },
+  },
+  'X-RateLimit-Reset': {
+    description: 'Seconds until the window resets',
+    schema: { type: 'integer' },
+  },
+} as const;
+const RETRY_AFTER = {
+  'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
+} as const;
+
+/**
+ * The OpenAPI document (`/docs-json`, and `openapi.json` at the repo root via
+ * `npm run openapi`): the decorators' output plus what holds for every operation.
+ */
+export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('MCP Backend')
     .setDescription(
-      'MCP server definitions and versions, workflows and their runs, and the audit trail of every change.',
+      'MCP server definitions and versions, workflows and their runs, and the audit trail of every change. ' +
+        'Every error answers `{ statusCode, message, error, requestId }`.',
     )
     .setVersion('1')
+    .addServer('/', 'This server')
     .addGlobalParameters(
       { name: 'X-Request-ID', in: 'header', required: false, schema: { type: 'string' } },
       { name: 'X-Correlation-ID', in: 'header', required: false, schema: { type: 'string' } },
@@ -99,7 +144,39 @@ export async function configureApp(app: NestFastifyApplication): Promise<void> {
     )
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config));
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
+  const document = SwaggerModule.createDocument(app, config);
+  // The entity types the trail knows are registered at bootstrap (every @Audited declaration):
+  // list them where a client filters by one.
+  const entityTypes = app.get(EntityTypeRegistry, { strict: false }).list();
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item) as {
+      responses?: object;
+      security?: unknown[];
+      parameters?: { name: string; schema?: Record<string, unknown> }[];
+    }[]) {
+      if (!operation?.responses) continue;
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.name === 'entityType' && parameter.schema)
+          parameter.schema.enum = entityTypes;
+      }
+      const limited = (operation.security?.length ?? 0) > 0;
+      for (const [code, response] of Object.entries(operation.responses) as [
+        string,
+        { headers?: Record<string, unknown> },
+      ][]) {
+        response.headers = {
+          ...ID_HEADERS,
+          ...(limited ? RATE_HEADERS : {}),
+          ...(code === '429' || code === '503' ? RETRY_AFTER : {}),
+          ...response.headers,
+        };
+      }
+    }
+  }
+  return document;
+}
+
+/** openapi.json's exact bytes: stable, so a stale committed file shows as a diff. */
+export function serializeOpenApi(document: OpenAPIObject): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
 }

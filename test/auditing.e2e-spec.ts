@@ -340,7 +340,7 @@ describe('Auditing (e2e)', () => {
       await t.http.get('/api/v1/action-logs/9999999999999999999').expect(404); // over bigint
       const crafted = Buffer.from(JSON.stringify(['1', '5'])).toString('base64url');
       await t.http.get('/api/v1/action-logs').query({ cursor: crafted }).expect(400);
-      await t.http.get('/api/v1/action-logs/abc').expect(404);
+      await t.http.get('/api/v1/action-logs/abc').expect(400);
     });
   });
 

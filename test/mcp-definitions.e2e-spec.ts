@@ -182,13 +182,16 @@ describe('MCP definitions (e2e)', () => {
     expect(entry.details.description).toBe('broken \ufffd half');
   });
 
-  it('answers an upper-case id with 404, so one entity keeps one id in the trail', async () => {
+  it('refuses an upper-case id (400, as the document says), so one entity keeps one id in the trail', async () => {
     const { body } = await create().expect(201);
-    await t.http.get(`/api/v1/mcp-definitions/${String(body.id).toUpperCase()}`).expect(404);
+    const upper = await t.http
+      .get(`/api/v1/mcp-definitions/${String(body.id).toUpperCase()}`)
+      .expect(400);
+    expect(upper.body.message).toBe('id must be a lower-case UUID');
     await t.http
       .patch(`/api/v1/mcp-definitions/${String(body.id).toUpperCase()}`)
       .send({ description: 'x' })
-      .expect(404);
+      .expect(400);
     // The refused PATCH is on record with the id as it was asked for: it changed nothing.
     expect((await entries()).map((r) => [r.outcome, r.action_type, r.entity_id])).toEqual([
       ['SUCCESS', 'CREATE', body.id],
@@ -220,7 +223,7 @@ describe('MCP definitions (e2e)', () => {
   it('writes no change entry on 404 and 409; each attempt on an audited route is one FAILURE', async () => {
     const missing = '00000000-0000-4000-8000-000000000000';
     await t.http.get(`/api/v1/mcp-definitions/${missing}`).expect(404);
-    await t.http.get('/api/v1/mcp-definitions/not-a-uuid').expect(404);
+    await t.http.get('/api/v1/mcp-definitions/not-a-uuid').expect(400);
     await t.http.patch(`/api/v1/mcp-definitions/${missing}`).send({ description: 'x' }).expect(404);
     await t.http.delete(`/api/v1/mcp-definitions/${missing}`).expect(404);
     await t.http
@@ -489,7 +492,9 @@ describe('MCP definitions (e2e)', () => {
       '401',
       '403',
       '409',
+      '413',
       '429',
+      '503',
     ]);
     expect(Object.keys(paths['/api/v1/mcp-definitions/{id}'].patch.responses).sort()).toEqual([
       '200',
@@ -498,7 +503,9 @@ describe('MCP definitions (e2e)', () => {
       '403',
       '404',
       '409',
+      '413',
       '429',
+      '503',
     ]);
     expect(Object.keys(paths['/api/v1/mcp-definitions/{id}'].delete.responses).sort()).toEqual([
       '204',
@@ -507,6 +514,7 @@ describe('MCP definitions (e2e)', () => {
       '403',
       '404',
       '429',
+      '503',
     ]);
     const create = doc.components.schemas.CreateMcpDefinitionDto;
     expect(Object.keys(create.properties).sort()).toEqual(
@@ -537,7 +545,9 @@ describe('MCP definitions (e2e)', () => {
       '403',
       '404',
       '409',
+      '413',
       '429',
+      '503',
     ]);
     expect(create.required).toEqual(expect.arrayContaining(['name', 'transport']));
     expect(Object.keys(doc.components.schemas.CreateMcpVersionDto.properties).sort()).toEqual([

@@ -11,6 +11,14 @@ export {
 } from './errors/domain-error';
 export { ErrorResponseDto } from './errors/error-response.dto';
 export {
+  ApiStandardErrors,
+  ApiUuidParam,
+  PatternPipe,
+  UuidParam,
+  UuidPipe,
+  type StandardErrors,
+} from './openapi/api-errors.decorator';
+export {
   DEFAULT_PAGE_SIZE,
   MAX_PAGE_SIZE,
   decodeCursor,

@@ -185,18 +185,15 @@ export class ${n.Pascal}Service {
 
 const controller = (
   n: ModuleNames,
-) => `import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+) => `import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Query } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
-import { ErrorResponseDto, type Page } from '@/common';
+import { ApiStandardErrors, ApiUuidParam, UuidParam, type Page } from '@/common';
 import { Audited } from '@/modules/auditing';
 import { Roles } from '@/modules/identity';
 import { Create${n.PascalOne}Dto } from './dto/create-${n.kebabOne}.dto';
@@ -207,7 +204,6 @@ import type { ${n.PascalOne} } from './entities/${n.kebabOne}.entity';
 import { ${n.Pascal}Service } from './${n.kebab}.service';
 
 @ApiTags('${n.kebab}')
-@ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid input (nothing is written)' })
 @Controller('${n.kebab}')
 export class ${n.Pascal}Controller {
   constructor(private readonly ${n.camel}: ${n.Pascal}Service) {}
@@ -215,27 +211,35 @@ export class ${n.Pascal}Controller {
   @Post()
   @Roles('editor')
   @Audited({ action: 'CREATE', entity: '${n.entityType}' })
-  @ApiOperation({ summary: 'Create a ${n.humanLower} (audited: CREATE ${n.entityType})' })
+  @ApiOperation({
+    operationId: 'create${n.PascalOne}',
+    summary: 'Create a ${n.humanLower} (audited: CREATE ${n.entityType})',
+  })
   @ApiCreatedResponse({ type: ${n.PascalOne}Dto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The name is taken' })
+  @ApiStandardErrors({ conflict: 'The name is taken', body: true })
   create(@Body() dto: Create${n.PascalOne}Dto): Promise<${n.PascalOne}> {
     return this.${n.camel}.create(dto);
   }
 
   @Get()
   @Roles('viewer')
-  @ApiOperation({ summary: 'List by name (filter: name prefix), in keyset pages' })
+  @ApiOperation({
+    operationId: 'list${n.Pascal}',
+    summary: 'List by name (filter: name prefix), in keyset pages',
+  })
   @ApiOkResponse({ type: ${n.PascalOne}PageDto })
+  @ApiStandardErrors()
   list(@Query() query: List${n.Pascal}Dto): Promise<Page<${n.PascalOne}>> {
     return this.${n.camel}.list(query);
   }
 
   @Get(':id')
   @Roles('viewer')
-  @ApiOperation({ summary: 'Fetch one' })
+  @ApiOperation({ operationId: 'get${n.PascalOne}', summary: 'Fetch one' })
   @ApiOkResponse({ type: ${n.PascalOne}Dto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  findOne(@Param('id') id: string): Promise<${n.PascalOne}> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such ${n.humanLower}' })
+  findOne(@UuidParam() id: string): Promise<${n.PascalOne}> {
     return this.${n.camel}.findOne(id);
   }
 
@@ -243,12 +247,17 @@ export class ${n.Pascal}Controller {
   @Roles('editor')
   @Audited({ action: 'UPDATE', entity: '${n.entityType}' })
   @ApiOperation({
+    operationId: 'update${n.PascalOne}',
     summary: 'Change some fields (audited: UPDATE ${n.entityType} with details.changes)',
   })
   @ApiOkResponse({ type: ${n.PascalOne}Dto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The new name is taken' })
-  update(@Param('id') id: string, @Body() dto: Update${n.PascalOne}Dto): Promise<${n.PascalOne}> {
+  @ApiUuidParam()
+  @ApiStandardErrors({
+    notFound: 'No such ${n.humanLower}',
+    conflict: 'The new name is taken',
+    body: true,
+  })
+  update(@UuidParam() id: string, @Body() dto: Update${n.PascalOne}Dto): Promise<${n.PascalOne}> {
     return this.${n.camel}.update(id, dto);
   }
 
@@ -256,10 +265,14 @@ export class ${n.Pascal}Controller {
   @Roles('editor')
   @HttpCode(204)
   @Audited({ action: 'DELETE', entity: '${n.entityType}' })
-  @ApiOperation({ summary: 'Delete (audited: DELETE ${n.entityType} with a snapshot)' })
+  @ApiOperation({
+    operationId: 'delete${n.PascalOne}',
+    summary: 'Delete (audited: DELETE ${n.entityType} with a snapshot)',
+  })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  remove(@Param('id') id: string): Promise<void> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such ${n.humanLower}' })
+  remove(@UuidParam() id: string): Promise<void> {
     return this.${n.camel}.remove(id);
   }
 }
@@ -332,10 +345,11 @@ describe('${n.human}s (e2e)', () => {
   beforeEach(() => t.truncate('action_log', 'audit_outbox', '${n.table}'));
   afterAll(() => t.close());
 
+  /** The change entries (rejected attempts are FAILURE entries, not changes). */
   async function entries() {
     const { rows } = await t.db.query(
       \`SELECT action_type, entity_type, entity_id, actor_id, details FROM action_log
-        WHERE entity_type = '${n.entityType}' ORDER BY "timestamp", id\`,
+        WHERE entity_type = '${n.entityType}' AND outcome = 'SUCCESS' ORDER BY "timestamp", id\`,
     );
     return rows;
   }
@@ -415,12 +429,12 @@ describe('${n.human}s (e2e)', () => {
     expect((await entries()).map((e) => e.action_type)).toEqual(['CREATE', 'CREATE']);
   });
 
-  it('an unknown id → 404 on get, patch and delete', async () => {
+  it('an unknown id → 404 on get, patch and delete; a malformed one → 400', async () => {
     const unknown = '00000000-0000-4000-8000-000000000000';
     await t.http.get(\`\${base}/\${unknown}\`).expect(404);
     await t.http.patch(\`\${base}/\${unknown}\`).send({ description: 'x' }).expect(404);
     await t.http.delete(\`\${base}/\${unknown}\`).expect(404);
-    await t.http.get(\`\${base}/not-a-uuid\`).expect(404);
+    await t.http.get(\`\${base}/not-a-uuid\`).expect(400);
     expect(await entries()).toEqual([]);
   });
 

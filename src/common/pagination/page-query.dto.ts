@@ -5,7 +5,12 @@ import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './cursor';
 
 /** `?limit=&cursor=` of every list endpoint (keyset pagination, no totals, no offsets). */
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_PAGE_SIZE,
+    default: DEFAULT_PAGE_SIZE,
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -13,7 +18,7 @@ export class PageQueryDto {
   @Max(MAX_PAGE_SIZE)
   limit: number = DEFAULT_PAGE_SIZE;
 
-  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page' })
+  @ApiPropertyOptional({ description: 'The `nextCursor` of the previous page', maxLength: 512 })
   @IsOptional()
   @IsString()
   @MaxLength(512)

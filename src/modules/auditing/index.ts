@@ -9,6 +9,7 @@ export { AuditingService } from './auditing.service';
 export { AuditValidationError } from './write/audit-entry.validator';
 export { AuditUnavailableError } from './write/audit-entry.writer';
 export { AuditHealthIndicator } from './audit.health';
+export { EntityTypeRegistry } from './entity-type.registry';
 export { AuditOutboxService, type AuditBacklog } from './write/audit-outbox.service';
 export { AuditBackgroundQueue } from './write/audit-background.queue';
 export { AuditRejections, REJECTION_WINDOW_MS } from './write/audit-rejections';

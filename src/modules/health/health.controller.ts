@@ -1,5 +1,6 @@
 import { Controller, Get, HttpStatus, Res, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiStandardErrors } from '@/common/openapi/api-errors.decorator';
 import {
   HealthCheck,
   HealthCheckService,
@@ -11,6 +12,21 @@ import type { FastifyReply } from 'fastify';
 import { RETRY_AFTER_SECONDS } from '@/common/errors/database-unavailable';
 import { AuditHealthIndicator, AuditOutboxService, type AuditBacklog } from '@/modules/auditing';
 import { Public, Roles } from '@/modules/identity';
+
+/** The document's view of `AuditBacklog` (GET /health/audit). */
+class AuditBacklogDto implements AuditBacklog {
+  @ApiProperty({ type: 'integer', description: 'Entries waiting in the outbox' })
+  pending: number;
+  @ApiProperty({ type: 'integer' }) failuresTotal: number;
+  @ApiProperty({ type: 'integer' }) recoveredTotal: number;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  oldestPendingAt: string | null;
+  @ApiProperty({ enum: ['stored', 'pending', 'refused'] })
+  lastWrite: AuditBacklog['lastWrite'];
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  lastFailureAt: string | null;
+  @ApiProperty({ type: String, nullable: true }) lastError: string | null;
+}
 
 @ApiTags('health')
 @Controller('health')
@@ -25,7 +41,10 @@ export class HealthController {
   /** The details the public answer leaves out (the last error can name database internals). */
   @Get('audit')
   @Roles('admin')
+  @ApiOkResponse({ type: AuditBacklogDto })
+  @ApiStandardErrors()
   @ApiOperation({
+    operationId: 'getAuditHealth',
     summary: "The audit trail's backlog with its details (last error, counters): admins only",
   })
   audit(): Promise<AuditBacklog> {
@@ -35,7 +54,9 @@ export class HealthController {
   @Get()
   @Public()
   @HealthCheck()
+  @ApiStandardErrors({ database: false })
   @ApiOperation({
+    operationId: 'getHealth',
     summary:
       'Liveness and readiness: the database, and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down',
   })

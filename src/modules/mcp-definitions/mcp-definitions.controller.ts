@@ -1,22 +1,19 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Page } from '@/common/pagination/cursor';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
+import { ApiStandardErrors, ApiUuidParam, UuidParam } from '@/common/openapi/api-errors.decorator';
 import { Audited } from '@/modules/auditing';
 import { Roles } from '@/modules/identity';
 import { CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
 import { CreateMcpVersionDto } from './dto/create-mcp-version.dto';
 import { ListMcpDefinitionsDto } from './dto/list-mcp-definitions.dto';
-import { ErrorResponseDto } from '@/common/errors/error-response.dto';
 import {
   McpDefinitionDto,
   McpDefinitionPageDto,
@@ -29,10 +26,6 @@ import type { McpVersion } from './entities/mcp-version.entity';
 import { McpDefinitionsService } from './mcp-definitions.service';
 
 @ApiTags('mcp-definitions')
-@ApiBadRequestResponse({
-  type: ErrorResponseDto,
-  description: 'Invalid input (nothing is written)',
-})
 @Controller('mcp-definitions')
 export class McpDefinitionsController {
   constructor(private readonly mcp: McpDefinitionsService) {}
@@ -40,27 +33,35 @@ export class McpDefinitionsController {
   @Post()
   @Roles('editor')
   @Audited({ action: 'CREATE', entity: 'MCP_DEFINITION' })
-  @ApiOperation({ summary: 'Register an MCP server definition (audited: CREATE MCP_DEFINITION)' })
+  @ApiOperation({
+    operationId: 'createMcpDefinition',
+    summary: 'Register an MCP server definition (audited: CREATE MCP_DEFINITION)',
+  })
   @ApiCreatedResponse({ type: McpDefinitionDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The name is taken' })
+  @ApiStandardErrors({ conflict: 'The name is taken', body: true })
   create(@Body() dto: CreateMcpDefinitionDto): Promise<McpDefinition> {
     return this.mcp.create(dto);
   }
 
   @Get()
   @Roles('viewer')
-  @ApiOperation({ summary: 'List definitions by name (filters: name prefix, tag, transport)' })
+  @ApiOperation({
+    operationId: 'listMcpDefinitions',
+    summary: 'List definitions by name (filters: name prefix, tag, transport)',
+  })
   @ApiOkResponse({ type: McpDefinitionPageDto })
+  @ApiStandardErrors()
   list(@Query() query: ListMcpDefinitionsDto): Promise<Page<McpDefinition>> {
     return this.mcp.list(query);
   }
 
   @Get(':id')
   @Roles('viewer')
-  @ApiOperation({ summary: 'Fetch a definition' })
+  @ApiOperation({ operationId: 'getMcpDefinition', summary: 'Fetch a definition' })
   @ApiOkResponse({ type: McpDefinitionDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  findOne(@Param('id') id: string): Promise<McpDefinition> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such definition' })
+  findOne(@UuidParam() id: string): Promise<McpDefinition> {
     return this.mcp.findOne(id);
   }
 
@@ -68,13 +69,18 @@ export class McpDefinitionsController {
   @Roles('editor')
   @Audited({ action: 'UPDATE', entity: 'MCP_DEFINITION' })
   @ApiOperation({
+    operationId: 'updateMcpDefinition',
     summary:
       'Change some fields (audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } })',
   })
   @ApiOkResponse({ type: McpDefinitionDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The new name is taken' })
-  update(@Param('id') id: string, @Body() dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
+  @ApiUuidParam()
+  @ApiStandardErrors({
+    notFound: 'No such definition',
+    conflict: 'The new name is taken',
+    body: true,
+  })
+  update(@UuidParam() id: string, @Body() dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
     return this.mcp.update(id, dto);
   }
 
@@ -83,12 +89,14 @@ export class McpDefinitionsController {
   @HttpCode(204)
   @Audited({ action: 'DELETE', entity: 'MCP_DEFINITION' })
   @ApiOperation({
+    operationId: 'deleteMcpDefinition',
     summary:
       'Delete a definition and its versions (audited: DELETE MCP_VERSION for each version, DELETE MCP_DEFINITION with a snapshot)',
   })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  remove(@Param('id') id: string): Promise<void> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such definition' })
+  remove(@UuidParam() id: string): Promise<void> {
     return this.mcp.remove(id);
   }
 
@@ -102,29 +110,41 @@ export class McpDefinitionsController {
       version: result.version,
     }),
   })
-  @ApiOperation({ summary: 'Publish an immutable version (audited: CREATE MCP_VERSION)' })
+  @ApiOperation({
+    operationId: 'publishMcpVersion',
+    summary: 'Publish an immutable version (audited: CREATE MCP_VERSION)',
+  })
   @ApiCreatedResponse({ type: McpVersionDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'This version exists already' })
-  publish(@Param('id') id: string, @Body() dto: CreateMcpVersionDto): Promise<McpVersion> {
+  @ApiUuidParam()
+  @ApiStandardErrors({
+    notFound: 'No such definition',
+    conflict: 'This version exists already',
+    body: true,
+  })
+  publish(@UuidParam() id: string, @Body() dto: CreateMcpVersionDto): Promise<McpVersion> {
     return this.mcp.publishVersion(id, dto);
   }
 
   @Get(':id/versions')
   @Roles('viewer')
-  @ApiOperation({ summary: "A definition's versions, newest first" })
+  @ApiOperation({
+    operationId: 'listMcpVersions',
+    summary: "A definition's versions, newest first",
+  })
   @ApiOkResponse({ type: McpVersionPageDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  versions(@Param('id') id: string, @Query() query: PageQueryDto): Promise<Page<McpVersion>> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such definition' })
+  versions(@UuidParam() id: string, @Query() query: PageQueryDto): Promise<Page<McpVersion>> {
     return this.mcp.listVersions(id, query);
   }
 
   @Get(':id/versions/:version')
   @Roles('viewer')
-  @ApiOperation({ summary: 'One version' })
+  @ApiOperation({ operationId: 'getMcpVersion', summary: 'One version' })
   @ApiOkResponse({ type: McpVersionDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  version(@Param('id') id: string, @Param('version') version: string): Promise<McpVersion> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such definition or version' })
+  version(@UuidParam() id: string, @Param('version') version: string): Promise<McpVersion> {
     return this.mcp.findVersion(id, version);
   }
 }

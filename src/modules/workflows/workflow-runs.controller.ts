@@ -1,13 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
-import { ErrorResponseDto } from '@/common/errors/error-response.dto';
+import { Body, Controller, Get, HttpCode, Patch, Post } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiStandardErrors, ApiUuidParam, UuidParam } from '@/common/openapi/api-errors.decorator';
 import { Roles } from '@/modules/identity';
 import { ChangeRunStatusDto } from './dto/workflow.dto';
 import { WorkflowRunDto } from './dto/workflow-responses.dto';
@@ -26,27 +19,29 @@ export class WorkflowRunsController {
 
   @Get(':id')
   @Roles('viewer')
-  @ApiOperation({ summary: 'Fetch a run' })
+  @ApiOperation({ operationId: 'getWorkflowRun', summary: 'Fetch a run' })
   @ApiOkResponse({ type: WorkflowRunDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  findOne(@Param('id') id: string): Promise<WorkflowRun> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such run' })
+  findOne(@UuidParam() id: string): Promise<WorkflowRun> {
     return this.workflows.findRun(id);
   }
 
   @Patch(':id/status')
   @Roles('operator')
   @ApiOperation({
+    operationId: 'changeWorkflowRunStatus',
     summary: 'Move a run (audited by the engine: UPDATE WORKFLOW_RUN { status, previousStatus })',
   })
   @ApiOkResponse({ type: WorkflowRunDto })
-  @ApiBadRequestResponse({ type: ErrorResponseDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({
-    type: ErrorResponseDto,
-    description: 'Not a legal transition from the current status',
+  @ApiUuidParam()
+  @ApiStandardErrors({
+    notFound: 'No such run',
+    conflict: 'Not a legal transition from the current status',
+    body: true,
   })
   async changeStatus(
-    @Param('id') id: string,
+    @UuidParam() id: string,
     @Body() dto: ChangeRunStatusDto,
   ): Promise<WorkflowRun> {
     return (await this.engine.transition(id, dto.status, dto.error)).run;
@@ -55,11 +50,14 @@ export class WorkflowRunsController {
   @Post(':id/cancel')
   @Roles('operator')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Cancel a pending or running run (audited: UPDATE WORKFLOW_RUN)' })
+  @ApiOperation({
+    operationId: 'cancelWorkflowRun',
+    summary: 'Cancel a pending or running run (audited: UPDATE WORKFLOW_RUN)',
+  })
   @ApiOkResponse({ type: WorkflowRunDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The run has already finished' })
-  async cancel(@Param('id') id: string): Promise<WorkflowRun> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such run', conflict: 'The run has already finished' })
+  async cancel(@UuidParam() id: string): Promise<WorkflowRun> {
     return (await this.engine.transition(id, 'CANCELLED')).run;
   }
 }

@@ -1,19 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Query } from '@nestjs/common';
 import {
-  ApiBadRequestResponse,
-  ApiConflictResponse,
+  ApiBody,
   ApiCreatedResponse,
   ApiNoContentResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Page } from '@/common/pagination/cursor';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
+import { ApiStandardErrors, ApiUuidParam, UuidParam } from '@/common/openapi/api-errors.decorator';
 import { Audited } from '@/modules/auditing';
 import { Roles } from '@/modules/identity';
-import { ErrorResponseDto } from '@/common/errors/error-response.dto';
 import { CreateWorkflowDto, ListRunsDto, StartRunDto, UpdateWorkflowDto } from './dto/workflow.dto';
 import {
   WorkflowDto,
@@ -26,10 +24,6 @@ import type { WorkflowRun } from './entities/workflow-run.entity';
 import { WorkflowsService } from './workflows.service';
 
 @ApiTags('workflows')
-@ApiBadRequestResponse({
-  type: ErrorResponseDto,
-  description: 'Invalid input (nothing is written)',
-})
 @Controller('workflows')
 export class WorkflowsController {
   constructor(private readonly workflows: WorkflowsService) {}
@@ -37,27 +31,32 @@ export class WorkflowsController {
   @Post()
   @Roles('editor')
   @Audited({ action: 'CREATE', entity: 'WORKFLOW_DEFINITION' })
-  @ApiOperation({ summary: 'Create a workflow (audited: CREATE WORKFLOW_DEFINITION)' })
+  @ApiOperation({
+    operationId: 'createWorkflow',
+    summary: 'Create a workflow (audited: CREATE WORKFLOW_DEFINITION)',
+  })
   @ApiCreatedResponse({ type: WorkflowDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The name is taken' })
+  @ApiStandardErrors({ conflict: 'The name is taken', body: true })
   create(@Body() dto: CreateWorkflowDto): Promise<WorkflowDefinition> {
     return this.workflows.create(dto);
   }
 
   @Get()
   @Roles('viewer')
-  @ApiOperation({ summary: 'List workflows by name' })
+  @ApiOperation({ operationId: 'listWorkflows', summary: 'List workflows by name' })
   @ApiOkResponse({ type: WorkflowPageDto })
+  @ApiStandardErrors()
   list(@Query() query: PageQueryDto): Promise<Page<WorkflowDefinition>> {
     return this.workflows.list(query);
   }
 
   @Get(':id')
   @Roles('viewer')
-  @ApiOperation({ summary: 'Fetch a workflow' })
+  @ApiOperation({ operationId: 'getWorkflow', summary: 'Fetch a workflow' })
   @ApiOkResponse({ type: WorkflowDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  findOne(@Param('id') id: string): Promise<WorkflowDefinition> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such workflow' })
+  findOne(@UuidParam() id: string): Promise<WorkflowDefinition> {
     return this.workflows.findOne(id);
   }
 
@@ -65,12 +64,17 @@ export class WorkflowsController {
   @Roles('editor')
   @Audited({ action: 'UPDATE', entity: 'WORKFLOW_DEFINITION' })
   @ApiOperation({
+    operationId: 'updateWorkflow',
     summary: 'Change a workflow (audited: UPDATE WORKFLOW_DEFINITION with details.changes)',
   })
   @ApiOkResponse({ type: WorkflowDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The new name is taken' })
-  update(@Param('id') id: string, @Body() dto: UpdateWorkflowDto): Promise<WorkflowDefinition> {
+  @ApiUuidParam()
+  @ApiStandardErrors({
+    notFound: 'No such workflow',
+    conflict: 'The new name is taken',
+    body: true,
+  })
+  update(@UuidParam() id: string, @Body() dto: UpdateWorkflowDto): Promise<WorkflowDefinition> {
     return this.workflows.update(id, dto);
   }
 
@@ -78,11 +82,14 @@ export class WorkflowsController {
   @Roles('editor')
   @HttpCode(204)
   @Audited({ action: 'DELETE', entity: 'WORKFLOW_DEFINITION' })
-  @ApiOperation({ summary: 'Delete a workflow without runs (audited: DELETE WORKFLOW_DEFINITION)' })
+  @ApiOperation({
+    operationId: 'deleteWorkflow',
+    summary: 'Delete a workflow without runs (audited: DELETE WORKFLOW_DEFINITION)',
+  })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'The workflow has runs' })
-  remove(@Param('id') id: string): Promise<void> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such workflow', conflict: 'The workflow has runs' })
+  remove(@UuidParam() id: string): Promise<void> {
     return this.workflows.remove(id);
   }
 
@@ -98,20 +105,27 @@ export class WorkflowsController {
     correlationId: ({ result }: { result: WorkflowRun }) => result.correlationId,
   })
   @ApiOperation({
+    operationId: 'createWorkflowRun',
     summary: 'Start a run → PENDING (audited: CREATE WORKFLOW_RUN { status, parameters })',
   })
   @ApiCreatedResponse({ type: WorkflowRunDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  startRun(@Param('id') id: string, @Body() dto: StartRunDto): Promise<WorkflowRun> {
+  @ApiBody({ type: StartRunDto, required: false })
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such workflow', body: true })
+  startRun(@UuidParam() id: string, @Body() dto: StartRunDto): Promise<WorkflowRun> {
     return this.workflows.startRun(id, dto);
   }
 
   @Get(':id/runs')
   @Roles('viewer')
-  @ApiOperation({ summary: "A workflow's runs, newest first (filter by status)" })
+  @ApiOperation({
+    operationId: 'listWorkflowRuns',
+    summary: "A workflow's runs, newest first (filter by status)",
+  })
   @ApiOkResponse({ type: WorkflowRunPageDto })
-  @ApiNotFoundResponse({ type: ErrorResponseDto })
-  runs(@Param('id') id: string, @Query() query: ListRunsDto): Promise<Page<WorkflowRun>> {
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such workflow' })
+  runs(@UuidParam() id: string, @Query() query: ListRunsDto): Promise<Page<WorkflowRun>> {
     return this.workflows.listRuns(id, query);
   }
 }

@@ -1,12 +1,9 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-} from '@nestjs/swagger';
-import { OmitType } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiTags, OmitType } from '@nestjs/swagger';
+import { ApiStandardErrors, PatternPipe } from '@/common/openapi/api-errors.decorator';
+
+/** Entry ids are bigints (at most 19 digits); anything else is a 400. */
+const ENTRY_ID = /^[0-9]{1,19}$/;
 import type { Page } from '@/common/pagination/cursor';
 import { Roles } from '@/modules/identity';
 import { AuditedRead } from '../audited.decorator';
@@ -39,16 +36,20 @@ export class ActionLogsController {
   constructor(private readonly logs: ActionLogQueryService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Search the action log, newest first (keyset pagination)' })
+  @ApiOperation({
+    operationId: 'searchActionLogs',
+    summary: 'Search the action log, newest first (keyset pagination)',
+  })
   @ApiOkResponse({ type: ActionLogPageDto })
-  @ApiBadRequestResponse({ description: 'A filter, limit or cursor is not valid' })
+  @ApiStandardErrors()
   list(@Query() query: QueryActionLogsDto): Promise<Page<ActionLogEntry>> {
     return this.logs.list(query);
   }
 
   @Get('entities/:entityType/:entityId')
-  @ApiOperation({ summary: "One entity's history, newest first" })
+  @ApiOperation({ operationId: 'listEntityHistory', summary: "One entity's history, newest first" })
   @ApiOkResponse({ type: ActionLogPageDto })
+  @ApiStandardErrors()
   history(
     @Param('entityType') entityType: string,
     @Param('entityId') entityId: string,
@@ -58,10 +59,13 @@ export class ActionLogsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One action log entry' })
+  @ApiOperation({ operationId: 'getActionLog', summary: 'One action log entry' })
   @ApiOkResponse({ type: ActionLogEntryDto })
-  @ApiNotFoundResponse({ description: 'No entry with this id' })
-  findOne(@Param('id') id: string): Promise<ActionLogEntry> {
+  @ApiParam({ name: 'id', schema: { type: 'string', pattern: ENTRY_ID.source } })
+  @ApiStandardErrors({ notFound: 'No entry with this id' })
+  findOne(
+    @Param('id', new PatternPipe('id', ENTRY_ID, 'an entry id (digits)')) id: string,
+  ): Promise<ActionLogEntry> {
     return this.logs.findOne(id);
   }
 }

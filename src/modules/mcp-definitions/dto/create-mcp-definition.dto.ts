@@ -11,7 +11,7 @@ import {
   MaxLength,
   ValidateBy,
 } from 'class-validator';
-import { IsResourceName } from '@/common/validation/validators';
+import { IsResourceName, RESOURCE_NAME } from '@/common/validation/validators';
 import { IsSecretMap, type SecretMapRules } from './secret-map.validator';
 import { TRANSPORTS, type Transport } from '../entities/mcp-definition.entity';
 
@@ -84,11 +84,13 @@ export class CreateMcpDefinitionDto {
   @ApiProperty({
     example: 'filesystem',
     description: 'Unique; 1–100 of a-z 0-9 . _ -, starting and ending alphanumeric',
+    pattern: RESOURCE_NAME.source,
+    maxLength: 100,
   })
   @IsResourceName()
   name: string;
 
-  @ApiPropertyOptional({ maxLength: 2000, default: '' })
+  @ApiPropertyOptional({ maxLength: 2000, description: 'Empty when left out' })
   @IsOptional()
   @IsString()
   @MaxLength(2000)
@@ -99,7 +101,12 @@ export class CreateMcpDefinitionDto {
   @HasTransportFields()
   transport: Transport;
 
-  @ApiPropertyOptional({ description: 'Required for stdio; not allowed otherwise', example: 'npx' })
+  @ApiPropertyOptional({
+    description: 'Required for stdio; not allowed otherwise',
+    example: 'npx',
+    minLength: 1,
+    maxLength: 1024,
+  })
   @IsOptional()
   @IsString()
   @IsNotEmpty()
@@ -107,8 +114,10 @@ export class CreateMcpDefinitionDto {
   command?: string;
 
   @ApiPropertyOptional({
-    type: [String],
-    description: 'stdio only',
+    type: 'array',
+    items: { type: 'string', maxLength: 4096 },
+    maxItems: 100,
+    description: 'stdio only; empty when left out',
     example: ['-y', '@modelcontextprotocol/server-filesystem'],
   })
   @IsOptional()
@@ -120,6 +129,8 @@ export class CreateMcpDefinitionDto {
 
   @ApiPropertyOptional({
     description: 'Required for sse and streamable-http (http or https); not allowed for stdio',
+    format: 'uri',
+    maxLength: 2048,
   })
   @IsOptional()
   @IsUrl(
@@ -151,7 +162,13 @@ export class CreateMcpDefinitionDto {
   @IsSecretMap(HEADER_RULES)
   headers?: Record<string, string>;
 
-  @ApiPropertyOptional({ type: [String], example: ['files', 'local'] })
+  @ApiPropertyOptional({
+    type: 'array',
+    items: { type: 'string', pattern: TAG_PATTERN.source },
+    maxItems: 20,
+    example: ['files', 'local'],
+    description: 'Empty when left out',
+  })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(20)

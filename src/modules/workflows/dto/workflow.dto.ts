@@ -13,11 +13,11 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { IsJsonObject, IsResourceName } from '@/common/validation/validators';
+import { IsJsonObject, IsResourceName, RESOURCE_NAME } from '@/common/validation/validators';
 import { RUN_STATUSES, type RunStatus } from '../entities/workflow-run.entity';
 
 export class WorkflowStepDto {
-  @ApiProperty({ example: 'read-config' })
+  @ApiProperty({ example: 'read-config', maxLength: 100 })
   @IsString()
   @MaxLength(100)
   @Matches(/\S/, { message: 'name must not be blank' })
@@ -27,7 +27,7 @@ export class WorkflowStepDto {
   @IsUUID('all')
   mcpDefinitionId: string;
 
-  @ApiProperty({ example: 'read_file' })
+  @ApiProperty({ example: 'read_file', maxLength: 200 })
   @IsString()
   @MaxLength(200)
   @Matches(/\S/, { message: 'tool must not be blank' })
@@ -42,17 +42,19 @@ export class CreateWorkflowDto {
   @ApiProperty({
     example: 'nightly-report',
     description: 'Unique; same rules as MCP definition names',
+    pattern: RESOURCE_NAME.source,
+    maxLength: 100,
   })
   @IsResourceName()
   name: string;
 
-  @ApiPropertyOptional({ maxLength: 2000, default: '' })
+  @ApiPropertyOptional({ maxLength: 2000, description: 'Empty when left out' })
   @IsOptional()
   @IsString()
   @MaxLength(2000)
   description?: string;
 
-  @ApiProperty({ type: [WorkflowStepDto] })
+  @ApiProperty({ type: [WorkflowStepDto], minItems: 1, maxItems: 100 })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(100)
@@ -65,7 +67,11 @@ export class CreateWorkflowDto {
 export class UpdateWorkflowDto extends PartialType(CreateWorkflowDto) {}
 
 export class StartRunDto {
-  @ApiPropertyOptional({ type: 'object', additionalProperties: true, default: {} })
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: '`{}` when left out (as is the whole body)',
+  })
   @IsOptional()
   @IsJsonObject(256 * 1024)
   parameters?: Record<string, unknown>;

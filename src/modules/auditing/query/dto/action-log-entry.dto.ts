@@ -8,12 +8,13 @@ import {
 } from '@/modules/auditing/audit.types';
 
 export class ActionLogEntryDto implements ActionLogEntry {
-  @ApiProperty({ example: '1024', description: 'bigint, as a string' })
+  @ApiProperty({ example: '1024', description: 'bigint, as a string', pattern: '^[0-9]+$' })
   id: string;
   @ApiProperty({ format: 'uuid', description: 'Unique id of the event (idempotent retries)' })
   eventId: string;
   @ApiProperty({
     example: '2026-11-22T22:12:54.123456Z',
+    format: 'date-time',
     description: 'Set by the database at insert (UTC, µs)',
   })
   timestamp: string;
@@ -43,7 +44,7 @@ export class ActionLogEntryDto implements ActionLogEntry {
   outcome: Outcome;
   @ApiPropertyOptional({
     nullable: true,
-    type: Number,
+    type: 'integer',
     example: 201,
     description: 'HTTP status of the request; null for system actions',
   })

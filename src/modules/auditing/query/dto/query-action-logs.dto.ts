@@ -23,7 +23,7 @@ import {
 } from '@/modules/auditing/audit.types';
 
 export class QueryActionLogsDto extends PageQueryDto {
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ maxLength: 128 })
   @IsOptional()
   @IsString()
   @MaxLength(128)
@@ -34,34 +34,40 @@ export class QueryActionLogsDto extends PageQueryDto {
   @IsIn(ACTION_TYPES)
   actionType?: ActionType;
 
-  @ApiPropertyOptional({ example: 'MCP_DEFINITION' })
+  @ApiPropertyOptional({ example: 'MCP_DEFINITION', pattern: ENTITY_TYPE_PATTERN.source })
   @IsOptional()
   @Matches(ENTITY_TYPE_PATTERN, { message: 'entityType must be an UPPER_SNAKE_CASE entity type' })
   entityType?: string;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ maxLength: MAX_ENTITY_ID_LENGTH })
   @IsOptional()
   @IsString()
   @MaxLength(MAX_ENTITY_ID_LENGTH)
   entityId?: string;
 
-  @ApiPropertyOptional({ description: 'Entries at or after this instant (ISO-8601)' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: 'Entries at or after this instant (ISO-8601)',
+  })
   @IsOptional()
   @IsISO8601({ strict: true })
   from?: string;
 
-  @ApiPropertyOptional({ description: 'Entries before this instant (ISO-8601, exclusive)' })
+  @ApiPropertyOptional({
+    format: 'date-time',
+    description: 'Entries before this instant (ISO-8601, exclusive)',
+  })
   @IsOptional()
   @IsISO8601({ strict: true })
   to?: string;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ maxLength: 128 })
   @IsOptional()
   @IsString()
   @MaxLength(128)
   requestId?: string;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ maxLength: 128 })
   @IsOptional()
   @IsString()
   @MaxLength(128)
@@ -72,7 +78,12 @@ export class QueryActionLogsDto extends PageQueryDto {
   @IsIn(OUTCOMES)
   outcome?: Outcome;
 
-  @ApiPropertyOptional({ minimum: 100, maximum: 599, description: 'HTTP status of the request' })
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 100,
+    maximum: 599,
+    description: 'HTTP status of the request',
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -80,7 +91,11 @@ export class QueryActionLogsDto extends PageQueryDto {
   @Max(599)
   statusCode?: number;
 
-  @ApiPropertyOptional({ example: 'auditor', description: 'Entries whose actor held this role' })
+  @ApiPropertyOptional({
+    example: 'auditor',
+    description: 'Entries whose actor held this role',
+    pattern: ROLE_PATTERN.source,
+  })
   @IsOptional()
   @Matches(ROLE_PATTERN, { message: 'actorRole must be a role name' })
   actorRole?: string;
