@@ -1,4 +1,4 @@
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerAlreadyReleasedError } from 'typeorm';
 import { isDatabaseUnavailable } from './database-unavailable';
 
 const pgError = (message: string, code?: string) => Object.assign(new Error(message), { code });
@@ -8,6 +8,8 @@ describe(isDatabaseUnavailable.name, () => {
     const unavailable = [
       pgError('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'),
       pgError('Connection terminated unexpectedly'),
+      // The runner released itself when its connection died mid-transaction.
+      new QueryRunnerAlreadyReleasedError(),
       pgError('terminating connection due to administrator command', '57P01'),
       pgError('the database system is starting up', '57P03'),
       pgError('sorry, too many clients already', '53300'),

@@ -1,3 +1,4 @@
+import { QueryRunnerAlreadyReleasedError } from 'typeorm';
 /** Seconds a client should wait before retrying a 503 (the pool reconnects on its own). */
 export const RETRY_AFTER_SECONDS = 1;
 
@@ -34,6 +35,9 @@ const PG_CONNECTION_MESSAGES = [
  */
 export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   if (depth > 4 || error === null || typeof error !== 'object') return false;
+  // TypeORM releases a query runner when its connection emits an error (the server went
+  // away mid-transaction); the request's next query on it then fails with this.
+  if (error instanceof QueryRunnerAlreadyReleasedError) return true;
   const e = error as {
     code?: unknown;
     message?: unknown;
