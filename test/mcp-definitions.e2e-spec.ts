@@ -27,14 +27,7 @@ describe('MCP definitions (e2e)', () => {
   afterAll(() => t.close());
 
   /** Every entry, those written in the background (rejected attempts, reads) included. */
-  async function entries(where = 'true', params: unknown[] = []) {
-    await t.flushAudit();
-    const { rows } = await t.db.query(
-      `SELECT * FROM action_log WHERE ${where} ORDER BY "timestamp", id`,
-      params,
-    );
-    return rows;
-  }
+  const entries = (where?: string, params?: unknown[]) => t.entries(where, params);
 
   function create(body: object = stdio, user = 'alice') {
     return t.http.post('/api/v1/mcp-definitions').set('X-User-ID', user).send(body);

@@ -31,14 +31,7 @@ describe('Outcomes, roles and read auditing (e2e)', () => {
   );
   afterAll(() => t.close());
 
-  async function entries(where = 'true', params: unknown[] = []) {
-    await t.flushAudit();
-    const { rows } = await t.db.query(
-      `SELECT * FROM action_log WHERE ${where} ORDER BY "timestamp", id`,
-      params,
-    );
-    return rows;
-  }
+  const entries = (where?: string, params?: unknown[]) => t.entries(where, params);
 
   describe('failed attempts', () => {
     it('a duplicate (409) changes nothing and leaves exactly one FAILURE entry; successes say their status', async () => {

@@ -76,14 +76,7 @@ describe('Workflows (e2e)', () => {
   });
 
   /** Every entry, those written in the background (rejected attempts, reads) included. */
-  async function entries(where = 'true', params: unknown[] = []) {
-    await t.flushAudit();
-    const { rows } = await t.db.query(
-      `SELECT * FROM action_log WHERE ${where} ORDER BY "timestamp", id`,
-      params,
-    );
-    return rows;
-  }
+  const entries = (where?: string, params?: unknown[]) => t.entries(where, params);
 
   let seq = 0;
   async function startRun(user = 'alice', parameters: object = { day: '2026-11-22' }) {
@@ -99,6 +92,17 @@ describe('Workflows (e2e)', () => {
       .expect(201);
     return { workflowId: wf.body.id as string, run: run.body };
   }
+
+  /** Moves a run to RUNNING through the API. */
+  const moveToRunning = (runId: string) =>
+    t.http.patch(`/api/v1/workflow-runs/${runId}/status`).send({ status: 'RUNNING' }).expect(200);
+
+  /** Setup only: the run started `interval` ago. */
+  const startedAgo = (runId: string, interval: string) =>
+    t.db.query(`UPDATE workflow_runs SET started_at = now() - $2::interval WHERE id = $1`, [
+      runId,
+      interval,
+    ]);
 
   it('audits workflow definition CRUD with diffs', async () => {
     const created = await t.http
@@ -313,10 +317,7 @@ describe('Workflows (e2e)', () => {
 
   it('records a failure with its error', async () => {
     const { run } = await startRun();
-    await t.http
-      .patch(`/api/v1/workflow-runs/${run.id}/status`)
-      .send({ status: 'RUNNING' })
-      .expect(200);
+    await moveToRunning(run.id);
     const failed = await t.http
       .patch(`/api/v1/workflow-runs/${run.id}/status`)
       .send({ status: 'FAILED', error: 'tool read_file: ENOENT' })
@@ -356,14 +357,8 @@ describe('Workflows (e2e)', () => {
       .send({ status: 'RUNNING' })
       .expect(200);
     const fresh = (await startRun('alice')).run;
-    await t.http
-      .patch(`/api/v1/workflow-runs/${fresh.id}/status`)
-      .send({ status: 'RUNNING' })
-      .expect(200);
-    await t.db.query(
-      `UPDATE workflow_runs SET started_at = now() - interval '2 hours' WHERE id = $1`,
-      [run.id],
-    );
+    await moveToRunning(fresh.id);
+    await startedAgo(run.id, '2 hours');
 
     const sweeper = t.app.get(WorkflowRunSweeper);
     expect(await sweeper.sweep()).toBe(1);
@@ -406,10 +401,7 @@ describe('Workflows (e2e)', () => {
       const runs = [];
       for (let i = 0; i < 5; i++) {
         const { run } = await startRun(`u${i}`);
-        await t.http
-          .patch(`/api/v1/workflow-runs/${run.id}/status`)
-          .send({ status: 'RUNNING' })
-          .expect(200);
+        await moveToRunning(run.id);
         runs.push(run.id as string);
       }
       await t.db.query(`UPDATE workflow_runs SET started_at = now() - interval '2 hours'`);
@@ -429,15 +421,9 @@ describe('Workflows (e2e)', () => {
 
   it('fails a timed-out run on its own, within a few sweep intervals, without being asked', async () => {
     const { run } = await startRun();
-    await t.http
-      .patch(`/api/v1/workflow-runs/${run.id}/status`)
-      .send({ status: 'RUNNING' })
-      .expect(200);
+    await moveToRunning(run.id);
     // Setup only: it started two hours ago.
-    await t.db.query(
-      `UPDATE workflow_runs SET started_at = now() - interval '2 hours' WHERE id = $1`,
-      [run.id],
-    );
+    await startedAgo(run.id, '2 hours');
     // An instance that sweeps every second; nobody calls sweep().
     const other = await createTestApp({
       databaseUrl: t.databaseUrl,
@@ -466,15 +452,9 @@ describe('Workflows (e2e)', () => {
     });
     try {
       const { run } = await startRun();
-      await t.http
-        .patch(`/api/v1/workflow-runs/${run.id}/status`)
-        .send({ status: 'RUNNING' })
-        .expect(200);
+      await moveToRunning(run.id);
       // Setup only: started 30 minutes ago (past the interval, well inside the timeout).
-      await t.db.query(
-        `UPDATE workflow_runs SET started_at = now() - interval '30 minutes' WHERE id = $1`,
-        [run.id],
-      );
+      await startedAgo(run.id, '30 minutes');
       const before = await entries(`entity_id = $1`, [run.id]);
 
       expect(await other.app.get(WorkflowRunSweeper).sweep()).toBe(0);
@@ -489,10 +469,7 @@ describe('Workflows (e2e)', () => {
 
   it('refuses to time out a run that has not been RUNNING for the timeout: conflict, no entry', async () => {
     const { run } = await startRun();
-    await t.http
-      .patch(`/api/v1/workflow-runs/${run.id}/status`)
-      .send({ status: 'RUNNING' })
-      .expect(200);
+    await moveToRunning(run.id);
     const before = await entries(`entity_id = $1`, [run.id]);
 
     await expect(t.app.get(WorkflowEngineService).failTimedOut(run.id, 600)).rejects.toThrow(

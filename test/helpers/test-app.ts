@@ -20,6 +20,9 @@ export interface TestApp {
    * closing the open flood windows first (their summaries included). Resolves once stored.
    */
   flushAudit(): Promise<void>;
+  /** The action-log rows matching `where` (SQL), in the log's order, after `flushAudit()`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rows are asserted on freely
+  entries(where?: string, params?: unknown[]): Promise<any[]>;
   /** Empties the tables the tests write (between tests), after `flushAudit()`. */
   truncate(...tables: string[]): Promise<void>;
   close(): Promise<void>;
@@ -88,6 +91,14 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       db,
       databaseUrl: database.url,
       flushAudit,
+      entries: async (where = 'true', params = []) => {
+        await flushAudit();
+        const { rows } = await db.query(
+          `SELECT * FROM action_log WHERE ${where} ORDER BY "timestamp", id`,
+          params,
+        );
+        return rows;
+      },
       truncate: async (...tables) => {
         // Nothing of the previous test may land in the next one.
         await flushAudit();
