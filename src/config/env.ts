@@ -85,6 +85,15 @@ export class Env {
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
 
+  /**
+   * With DATABASE_URL only: the owner's connection string, used to run migrations; the service
+   * then connects as DATABASE_URL's role (a member of `mcp_app`, no more). Unset: DATABASE_URL
+   * does both (the app works, `/health` says `leastPrivilege: false`).
+   */
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_MIGRATION_URL must be a postgres:// URL' })
+  DATABASE_MIGRATION_URL?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -269,6 +278,13 @@ export class Env {
 /** Rules across variables (class-validator checks one at a time); one problem per entry. */
 function crossCheck(env: Env): { property: keyof Env; message: string }[] {
   const problems: { property: keyof Env; message: string }[] = [];
+  if (env.DATABASE_MIGRATION_URL && !env.DATABASE_URL) {
+    problems.push({
+      property: 'DATABASE_MIGRATION_URL',
+      message:
+        'needs DATABASE_URL (the embedded PostgreSQL creates its owner and runtime roles itself)',
+    });
+  }
   env.AUTH_MODE ??= env.NODE_ENV === 'production' ? 'jwt' : 'header';
   if (env.AUTH_MODE === 'header' && env.NODE_ENV === 'production' && !env.AUTH_ALLOW_HEADER_MODE) {
     problems.push({

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const env = loadEnv();
   const db = await provisionDatabase(env, (m) => console.error(m));
   // The same options as the app and ormconfig.ts, on the provisioned server.
-  const dataSource = new DataSource(dataSourceOptions({ url: db.url }));
+  const dataSource = new DataSource(dataSourceOptions({ url: db.migrationUrl }));
   try {
     await dataSource.initialize();
     switch (command) {

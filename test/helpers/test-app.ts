@@ -7,14 +7,20 @@ import TestAgent from 'supertest/lib/agent';
 import { AppModule, type AppModuleOptions } from '@/app.module';
 import { configureApp, createAdapter } from '@/bootstrap';
 import { AuditBackgroundQueue, AuditRejections } from '@/modules/auditing';
-import { createTestDatabase } from '../setup/test-database';
+import { createTestDatabase, runtimeUrl } from '../setup/test-database';
 
 export interface TestApp {
   app: NestFastifyApplication;
   http: TestAgent;
-  /** A direct connection to this file's database, for assertions and fault injection. */
+  /**
+   * A direct connection to this file's database as the superuser, for assertions and fault
+   * injection (the app itself runs as the run's runtime role, see `appDatabaseUrl`).
+   */
   db: Pool;
+  /** The superuser's URL of this file's database (migrations, restarts, CLIs). */
   databaseUrl: string;
+  /** What the app's pool connects with: the runtime role, or `databaseUrl` with `oneRole`. */
+  appDatabaseUrl: string;
   /**
    * Stores the entries written in the background (reads of the trail, rejected attempts),
    * closing the open flood windows first (their summaries included). Resolves once stored.
@@ -36,6 +42,8 @@ export interface TestAppOptions extends AppModuleOptions {
   requestTimeoutMs?: number;
   /** Reuse an existing database (restart scenarios) instead of a fresh copy of the template. */
   databaseUrl?: string;
+  /** The app connects as the superuser too (one URL for migrations and the service). */
+  oneRole?: boolean;
   env?: Record<string, string>;
 }
 
@@ -44,6 +52,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const database = options.databaseUrl
     ? { url: options.databaseUrl, drop: () => Promise.resolve() }
     : await createTestDatabase();
+  // Migrations as the superuser, the service as the run's runtime role (when on its server).
+  const appDatabaseUrl = (!options.oneRole && runtimeUrl(database.url)) || database.url;
   const savedEnv: Record<string, string | undefined> = {};
   // Quiet by default (tests provoke errors on purpose); TEST_LOG_LEVEL=debug to see everything.
   const logLevel = process.env.TEST_LOG_LEVEL ?? 'fatal';
@@ -55,7 +65,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     const moduleRef = await Test.createTestingModule({
       imports: [
         AppModule.forRoot({
-          databaseUrl: database.url,
+          databaseUrl: appDatabaseUrl,
+          migrationUrl: database.url,
           logStream: options.logStream,
           entities: options.entities,
         }),
@@ -90,6 +101,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       http: request.agent(app.getHttpServer()),
       db,
       databaseUrl: database.url,
+      appDatabaseUrl,
       flushAudit,
       entries: async (where = 'true', params = []) => {
         await flushAudit();
@@ -102,10 +114,23 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       truncate: async (...tables) => {
         // Nothing of the previous test may land in the next one.
         await flushAudit();
-        if (tables.length)
-          await db.query(
+        if (!tables.length) return;
+        // The superuser, the test's tool, steps past the append-only triggers (replica mode
+        // fires no ordinary trigger) for this one transaction.
+        const client = await db.connect();
+        try {
+          await client.query('BEGIN');
+          await client.query(`SET LOCAL session_replication_role = replica`);
+          await client.query(
             `TRUNCATE ${tables.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY CASCADE`,
           );
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        } finally {
+          client.release();
+        }
       },
       close: async () => {
         await app.close();

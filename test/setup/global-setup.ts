@@ -9,7 +9,17 @@ import {
   startEmbeddedPostgres,
   type EmbeddedPostgresHandle,
 } from '../../src/database/embedded-postgres';
-import { databaseUrl, RUN_ID_VAR, SERVER_URL_VAR, templateName, withAdmin } from './test-database';
+import { ensureLoginRole } from '../../src/database/roles';
+import {
+  databaseUrl,
+  RUN_ID_VAR,
+  RUNTIME_PASSWORD_VAR,
+  RUNTIME_ROLE_VAR,
+  runtimeRoleName,
+  SERVER_URL_VAR,
+  templateName,
+  withAdmin,
+} from './test-database';
 
 declare global {
   var __EMBEDDED_PG__: { handle: EmbeddedPostgresHandle; tempDir: string } | undefined;
@@ -18,7 +28,9 @@ declare global {
 /**
  * DATABASE_URL set (in the environment or `.env`) → tests use that server; unset → a throwaway
  * embedded PostgreSQL.
- * Either way the run gets its own migrated template database.
+ * Either way the run gets its own migrated template database, and its own login role in
+ * `mcp_app`: the test apps run as it (migrations as the superuser), so the whole suite proves
+ * that the runtime grants suffice.
  */
 export default async function globalSetup(): Promise<void> {
   let serverUrl = loadEnv().DATABASE_URL;
@@ -43,4 +55,10 @@ export default async function globalSetup(): Promise<void> {
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
   await dataSource.destroy();
+
+  const role = runtimeRoleName(runId);
+  const password = randomBytes(18).toString('base64url');
+  await ensureLoginRole(serverUrl, role, password);
+  process.env[RUNTIME_ROLE_VAR] = role;
+  process.env[RUNTIME_PASSWORD_VAR] = password;
 }

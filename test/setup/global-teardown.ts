@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { RUN_ID_VAR, SERVER_URL_VAR, withAdmin } from './test-database';
+import { RUN_ID_VAR, RUNTIME_ROLE_VAR, SERVER_URL_VAR, withAdmin } from './test-database';
 
 export default async function globalTeardown(): Promise<void> {
   const runId = process.env[RUN_ID_VAR];
@@ -12,6 +12,9 @@ export default async function globalTeardown(): Promise<void> {
       );
       for (const { datname } of rows)
         await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+      const role = process.env[RUNTIME_ROLE_VAR];
+      // Left behind (not a failure) while some database outside the run still names it.
+      if (role) await c.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
     });
   }
   if (globalThis.__EMBEDDED_PG__) {

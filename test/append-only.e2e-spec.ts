@@ -1,0 +1,221 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Pool } from 'pg';
+import { embeddedUrl, isAlive, postmasterPid, startAppProcess } from './helpers/app-process';
+import { createTestApp, type TestApp } from './helpers/test-app';
+
+const APPEND_ONLY = 'AU003';
+const DENIED = '42501'; // insufficient_privilege
+
+/** The SQLSTATE a statement fails with (undefined: it did not fail). */
+async function failure(pool: Pool | Client, sql: string): Promise<string | undefined> {
+  try {
+    await pool.query(sql);
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+}
+
+/**
+ * The audit history cannot be rewritten: triggers refuse UPDATE, DELETE and TRUNCATE on
+ * action_log for every role, and the service's own role (a member of `mcp_app`, not the owner)
+ * has no right to try, nor to disable the triggers or drop the table.
+ */
+describe('Append-only action log and least privilege (e2e)', () => {
+  let t: TestApp;
+  /** A connection as the app's own role (what a compromised service could do). */
+  let app: Pool;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    app = new Pool({ connectionString: t.appDatabaseUrl, max: 2 });
+    app.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    await app?.end();
+    await t?.close();
+  });
+
+  async function someEntries(): Promise<void> {
+    const created = await t.http
+      .post('/api/v1/mcp-definitions')
+      .set('X-User-ID', 'alice')
+      .send({ name: `append-only-${Date.now()}`, transport: 'stdio', command: 'node' });
+    expect(created.status).toBe(201);
+    expect(await t.entries()).not.toHaveLength(0);
+  }
+
+  it('runs the app as a role that is neither superuser nor owner, and says so in /health', async () => {
+    const { rows } = await app.query<{ user: string; superuser: boolean; owner: boolean }>(`
+      SELECT current_user AS user, r.rolsuper AS superuser,
+             pg_has_role(current_user, c.relowner, 'MEMBER') AS owner
+      FROM pg_roles r, pg_class c
+      WHERE r.rolname = current_user AND c.oid = 'action_log'::regclass`);
+    expect(rows[0]).toMatchObject({ superuser: false, owner: false });
+    expect(rows[0]!.user).toMatch(/^mcp_rt_/);
+
+    const health = await t.http.get('/api/v1/health').expect(200);
+    expect(health.body.info.database).toMatchObject({ status: 'up', leastPrivilege: true });
+  });
+
+  it('lets the app role insert and read entries (the audited write works as it)', async () => {
+    await someEntries();
+    const { rows } = await app.query(`SELECT count(*)::int AS n FROM action_log`);
+    expect(rows[0].n).toBeGreaterThan(0);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of action_log to the app role', async () => {
+    await someEntries();
+    expect(await failure(app, `UPDATE action_log SET actor_id = 'mallory'`)).toBe(DENIED);
+    expect(await failure(app, `DELETE FROM action_log`)).toBe(DENIED);
+    expect(await failure(app, `TRUNCATE action_log`)).toBe(DENIED);
+    const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM action_log
+                                       WHERE actor_id = 'mallory'`);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('refuses the app role every way around the triggers: disable, drop, replica mode, its own trigger', async () => {
+    for (const sql of [
+      `ALTER TABLE action_log DISABLE TRIGGER action_log_append_only`,
+      `ALTER TABLE action_log DISABLE TRIGGER ALL`,
+      `DROP TRIGGER action_log_append_only ON action_log`,
+      `DROP TABLE action_log`,
+      `ALTER TABLE action_log RENAME TO action_log_old`,
+      `SET session_replication_role = replica`,
+      `CREATE TRIGGER sneaky BEFORE INSERT ON action_log
+         FOR EACH ROW EXECUTE FUNCTION reject_history_change()`,
+      `CREATE OR REPLACE FUNCTION reject_history_change() RETURNS trigger
+         LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$`,
+      `ALTER TABLE action_log OWNER TO CURRENT_USER`,
+      `SET ROLE postgres`,
+      `SET SESSION AUTHORIZATION postgres`,
+    ]) {
+      expect([sql, await failure(app, sql)]).toEqual([sql, DENIED]);
+    }
+    // A GRANT of what it does not hold only warns: it must change nothing.
+    await app.query(`GRANT UPDATE ON action_log TO PUBLIC`);
+    expect(await failure(app, `UPDATE action_log SET actor_id = 'mallory'`)).toBe(DENIED);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE to the owner and the superuser too, with the reason', async () => {
+    await someEntries();
+    for (const [sql, op] of [
+      [`UPDATE action_log SET actor_id = 'mallory'`, 'UPDATE'],
+      [`DELETE FROM action_log`, 'DELETE'],
+      [`TRUNCATE action_log`, 'TRUNCATE'],
+    ] as const) {
+      await expect(t.db.query(sql)).rejects.toMatchObject({
+        code: APPEND_ONLY,
+        message: `action_log is append-only: ${op} is not allowed`,
+      });
+    }
+    const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM action_log`);
+    expect(rows[0].n).toBeGreaterThan(0);
+  });
+
+  it('still refuses a role that was granted UPDATE/DELETE/TRUNCATE by mistake, and /health then says leastPrivilege: false', async () => {
+    await someEntries();
+    await t.db.query(`GRANT UPDATE, DELETE, TRUNCATE ON action_log TO mcp_app`);
+    try {
+      expect(await failure(app, `UPDATE action_log SET actor_id = 'mallory'`)).toBe(APPEND_ONLY);
+      expect(await failure(app, `DELETE FROM action_log`)).toBe(APPEND_ONLY);
+      expect(await failure(app, `TRUNCATE action_log`)).toBe(APPEND_ONLY);
+      const health = await t.http.get('/api/v1/health').expect(200);
+      expect(health.body.info.database).toMatchObject({ status: 'up', leastPrivilege: false });
+    } finally {
+      await t.db.query(`REVOKE UPDATE, DELETE, TRUNCATE ON action_log FROM mcp_app`);
+    }
+    const health = await t.http.get('/api/v1/health').expect(200);
+    expect(health.body.info.database.leastPrivilege).toBe(true);
+  });
+
+  it('says leastPrivilege: false while a trigger is disabled (by the owner)', async () => {
+    await t.db.query(`ALTER TABLE action_log DISABLE TRIGGER action_log_append_only`);
+    try {
+      const health = await t.http.get('/api/v1/health').expect(200);
+      expect(health.body.info.database.leastPrivilege).toBe(false);
+    } finally {
+      await t.db.query(`ALTER TABLE action_log ENABLE TRIGGER action_log_append_only`);
+    }
+  });
+
+  it('works with one URL (the superuser runs the app) and says leastPrivilege: false', async () => {
+    const one = await createTestApp({ databaseUrl: t.databaseUrl, oneRole: true });
+    try {
+      expect(one.appDatabaseUrl).toBe(one.databaseUrl);
+      const created = await one.http
+        .post('/api/v1/mcp-definitions')
+        .set('X-User-ID', 'alice')
+        .send({ name: `one-url-${Date.now()}`, transport: 'stdio', command: 'node' })
+        .expect(201);
+      expect(await one.entries(`entity_id = $1`, [created.body.id])).toHaveLength(1);
+      const health = await one.http.get('/api/v1/health').expect(200);
+      expect(health.body.info.database).toMatchObject({ status: 'up', leastPrivilege: false });
+    } finally {
+      await one.close();
+    }
+  });
+});
+
+/**
+ * `npm start` with no DATABASE_URL: the embedded superuser migrates, and the service connects
+ * as `mcp_runtime` (in `mcp_app`), created with a password generated into the data dir's
+ * parent, kept across restarts.
+ */
+describe('Embedded default: two roles created automatically (e2e, child process)', () => {
+  let root: string;
+  let dataDir: string;
+  let child: Awaited<ReturnType<typeof startAppProcess>> | undefined;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'mcp-roles-'));
+    dataDir = join(root, 'pg');
+  });
+  afterAll(async () => {
+    if (child && child.child.exitCode === null) child.child.kill('SIGKILL');
+    const orphan = await postmasterPid(dataDir);
+    if (orphan && isAlive(orphan)) process.kill(orphan, 'SIGKILL');
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('migrates as the superuser, serves as mcp_runtime, and reports leastPrivilege: true', async () => {
+    child = await startAppProcess(dataDir);
+    expect(child.ready).toBe(true);
+    const health = await fetch(`http://127.0.0.1:${child.port}/api/v1/health`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { info: { database: unknown } }).info.database).toMatchObject({
+      status: 'up',
+      leastPrivilege: true,
+    });
+
+    const admin = new Client({ connectionString: await embeddedUrl(child, dataDir) });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<Record<string, unknown>>(`
+        SELECT r.rolcanlogin AS login, r.rolsuper AS superuser,
+               pg_has_role('mcp_runtime', 'mcp_app', 'MEMBER') AS member,
+               (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'mcp_app') AS group_login,
+               pg_get_userbyid((SELECT relowner FROM pg_class WHERE oid = 'action_log'::regclass)) AS owner,
+               (SELECT array_agg(DISTINCT usename::text) FROM pg_stat_activity
+                 WHERE application_name = 'mcp-backend') AS app_users
+        FROM pg_roles r WHERE r.rolname = 'mcp_runtime'`);
+      expect(rows[0]).toEqual({
+        login: true,
+        superuser: false,
+        member: true,
+        group_login: false,
+        owner: 'postgres',
+        app_users: ['mcp_runtime'],
+      });
+    } finally {
+      await admin.end();
+    }
+    // The generated password is the owner's alone.
+    expect((await stat(`${dataDir}.runtime-credentials`)).mode & 0o077).toBe(0);
+
+    child.child.kill('SIGTERM');
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+  });
+});
