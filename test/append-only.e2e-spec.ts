@@ -1,9 +1,15 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
 import { Client, Pool } from 'pg';
+import request from 'supertest';
+import { AppModule } from '@/app.module';
+import { configureApp, createAdapter } from '@/bootstrap';
 import { embeddedUrl, isAlive, postmasterPid, startAppProcess } from './helpers/app-process';
 import { createTestApp, type TestApp } from './helpers/test-app';
+import { databaseUrl, runtimeUrl, SERVER_URL_VAR, withAdmin } from './setup/test-database';
 
 const APPEND_ONLY = 'AU003';
 const DENIED = '42501'; // insufficient_privilege
@@ -156,6 +162,65 @@ describe('Append-only action log and least privilege (e2e)', () => {
     } finally {
       await one.close();
     }
+  });
+});
+
+/**
+ * A DATABASE_URL deployment as the README sets it up: DATABASE_URL names the runtime role,
+ * DATABASE_MIGRATION_URL the owner. On an empty database the owner creates everything and the
+ * service, which could not, serves.
+ */
+describe('DATABASE_URL with DATABASE_MIGRATION_URL (e2e)', () => {
+  const server = process.env[SERVER_URL_VAR]!;
+  const name = `mcp_t_${process.env.MCP_TEST_RUN_ID}_twourls`;
+  const ownerUrl = databaseUrl(server, name);
+  let app: NestFastifyApplication | undefined;
+  const saved = { ...process.env };
+
+  beforeAll(async () => {
+    await withAdmin(server, (c) => c.query(`CREATE DATABASE "${name}"`));
+  });
+  afterAll(async () => {
+    await app?.close();
+    process.env = saved;
+    await withAdmin(server, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  });
+
+  it('migrates an empty database as the owner and serves as the runtime role', async () => {
+    Object.assign(process.env, {
+      DATABASE_URL: runtimeUrl(ownerUrl),
+      DATABASE_MIGRATION_URL: ownerUrl,
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'fatal',
+    });
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot()] }).compile();
+    app = moduleRef.createNestApplication<NestFastifyApplication>(
+      createAdapter({ bodyLimit: 1024 * 1024, requestTimeoutMs: 30_000, idleTimeoutMs: 120_000 }),
+      { bufferLogs: true },
+    );
+    await configureApp(app);
+    const http = request(app.getHttpServer());
+    await http
+      .post('/api/v1/mcp-definitions')
+      .set('X-User-ID', 'alice')
+      .send({ name: 'two-urls', transport: 'stdio', command: 'node' })
+      .expect(201);
+    const health = await http.get('/api/v1/health').expect(200);
+    expect(health.body.info.database).toMatchObject({ status: 'up', leastPrivilege: true });
+
+    const rows = await withAdmin(ownerUrl, async (c) => {
+      const { rows } = await c.query(`
+        SELECT pg_get_userbyid(relowner) AS owner,
+               (SELECT count(*)::int FROM action_log) AS entries,
+               (SELECT array_agg(DISTINCT usename::text) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'mcp-backend') AS users
+        FROM pg_class WHERE oid = 'action_log'::regclass`);
+      return rows;
+    });
+    expect(rows[0]).toEqual({
+      owner: new URL(server).username,
+      entries: 1,
+      users: [process.env.MCP_TEST_RUNTIME_ROLE],
+    });
   });
 });
 
