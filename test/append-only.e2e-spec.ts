@@ -60,7 +60,7 @@ describe('Append-only action log and least privilege (e2e)', () => {
       FROM pg_roles r, pg_class c
       WHERE r.rolname = current_user AND c.oid = 'action_log'::regclass`);
     expect(rows[0]).toMatchObject({ superuser: false, owner: false });
-    expect(rows[0]!.user).toMatch(/^mcp_rt_/);
+    expect(rows[0]?.user).toMatch(/^mcp_rt_/);
 
     const health = await t.http.get('/api/v1/health').expect(200);
     expect(health.body.info.database).toMatchObject({ status: 'up', leastPrivilege: true });

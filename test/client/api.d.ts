@@ -79,7 +79,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness and readiness: the database, and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down */
+        /** Liveness and readiness: the database (with `leastPrivilege`: whether the service's role is unable to rewrite the audit history), and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down */
         get: operations["getHealth"];
         put?: never;
         post?: never;

@@ -71,9 +71,9 @@ export class AppendOnlyAuditLog1795900000000 implements MigrationInterface {
 }
 
 async function roleExists(q: QueryRunner): Promise<boolean> {
-  const rows: unknown[] = await q.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [
+  const rows = (await q.query(`SELECT 1 FROM pg_roles WHERE rolname = $1`, [
     APP_GROUP_ROLE,
-  ]);
+  ])) as unknown[];
   return rows.length > 0;
 }
 
