@@ -8,8 +8,16 @@ import request from 'supertest';
 import { AppModule } from '@/app.module';
 import { configureApp, createAdapter } from '@/bootstrap';
 import { embeddedUrl, isAlive, postmasterPid, startAppProcess } from './helpers/app-process';
+import { DataSource } from 'typeorm';
+import { dataSourceOptions } from '@/database/data-source-options';
 import { createTestApp, type TestApp } from './helpers/test-app';
-import { databaseUrl, runtimeUrl, SERVER_URL_VAR, withAdmin } from './setup/test-database';
+import {
+  createTestDatabase,
+  databaseUrl,
+  runtimeUrl,
+  SERVER_URL_VAR,
+  withAdmin,
+} from './setup/test-database';
 
 const APPEND_ONLY = 'AU003';
 const DENIED = '42501'; // insufficient_privilege
@@ -161,6 +169,49 @@ describe('Append-only action log and least privilege (e2e)', () => {
       expect(health.body.info.database).toMatchObject({ status: 'up', leastPrivilege: false });
     } finally {
       await one.close();
+    }
+  });
+});
+
+describe('The AppendOnlyAuditLog migration (e2e)', () => {
+  it('comes off cleanly (triggers and grants gone, the role kept) and goes back on', async () => {
+    const db = await createTestDatabase();
+    const ds = new DataSource(dataSourceOptions({ url: db.url, entities: false }));
+    await ds.initialize();
+    try {
+      const applied = async () =>
+        (
+          (await ds.query(`SELECT 1 FROM migrations WHERE name = $1`, [
+            'AppendOnlyAuditLog1795900000000',
+          ])) as unknown[]
+        ).length > 0;
+      const state = async () =>
+        (
+          (await ds.query(`
+            SELECT has_table_privilege('mcp_app', 'action_log', 'INSERT') AS insert,
+                   has_table_privilege('mcp_app', 'action_log', 'UPDATE') AS update,
+                   has_table_privilege('mcp_app', 'mcp_definitions', 'UPDATE') AS business,
+                   (SELECT count(*)::int FROM pg_trigger
+                     WHERE tgrelid = 'action_log'::regclass AND NOT tgisinternal) AS triggers`)) as [
+            Record<string, unknown>,
+          ]
+        )[0];
+      expect(await state()).toEqual({ insert: true, update: false, business: true, triggers: 2 });
+
+      while (await applied()) await ds.undoLastMigration({ transaction: 'each' });
+      expect(await state()).toEqual({ insert: false, update: false, business: false, triggers: 0 });
+      await ds.query(`INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id)
+                      VALUES (gen_random_uuid(), 'a', 'CREATE', 'ACTION_LOG', '1')`);
+      await ds.query(`UPDATE action_log SET actor_id = 'b'`); // no trigger any more
+
+      await ds.runMigrations({ transaction: 'each' });
+      expect(await state()).toEqual({ insert: true, update: false, business: true, triggers: 2 });
+      await expect(ds.query(`UPDATE action_log SET actor_id = 'c'`)).rejects.toMatchObject({
+        code: APPEND_ONLY,
+      });
+    } finally {
+      await ds.destroy();
+      await db.drop();
     }
   });
 });

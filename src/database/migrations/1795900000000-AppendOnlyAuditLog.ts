@@ -1,4 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { appendOnlySql, dropAppendOnlySql } from '../append-only';
 import { APP_GROUP_ROLE, ensureGroupRoleSql } from '../roles';
 
 /**
@@ -19,13 +20,9 @@ import { APP_GROUP_ROLE, ensureGroupRoleSql } from '../roles';
  * README "Database roles"); migrations run as the owner. `ALTER DEFAULT PRIVILEGES` grants
  * the same on tables and sequences created later by the role that runs migrations.
  *
- * A later migration that adds an append-only table (the chain, checkpoints) does two things:
- *
- *     CREATE TRIGGER <t>_append_only BEFORE UPDATE OR DELETE ON <t>
- *       FOR EACH ROW EXECUTE FUNCTION reject_history_change();
- *     CREATE TRIGGER <t>_no_truncate BEFORE TRUNCATE ON <t>
- *       FOR EACH STATEMENT EXECUTE FUNCTION reject_history_change();
- *     REVOKE UPDATE, DELETE, TRUNCATE ON <t> FROM mcp_app;  -- only if the role exists
+ * A later migration that adds an append-only table (the chain, checkpoints) attaches the same
+ * triggers and takes the rights back from `mcp_app`: `appendOnlySql('<table>')` in `up`,
+ * `dropAppendOnlySql('<table>')` in `down` (src/database/append-only.ts).
  *
  * `/health` reports `leastPrivilege` from what the service's role can do on every table that
  * carries the trigger (src/database/least-privilege.ts).
@@ -49,23 +46,17 @@ export class AppendOnlyAuditLog1795900000000 implements MigrationInterface {
       END $$`);
     await q.query(`COMMENT ON FUNCTION reject_history_change() IS
       'Refuses UPDATE, DELETE and TRUNCATE on an append-only table (SQLSTATE AU003)'`);
-    await q.query(`
-      CREATE TRIGGER action_log_append_only BEFORE UPDATE OR DELETE ON action_log
-        FOR EACH ROW EXECUTE FUNCTION reject_history_change()`);
-    await q.query(`
-      CREATE TRIGGER action_log_no_truncate BEFORE TRUNCATE ON action_log
-        FOR EACH STATEMENT EXECUTE FUNCTION reject_history_change()`);
 
     await q.query(ensureGroupRoleSql());
-    if (!(await roleExists(q))) return;
-    for (const sql of GRANTS) await q.query(sql);
+    if (await roleExists(q)) for (const sql of GRANTS) await q.query(sql);
+    // After the grants: the history is read and appended to, nothing else.
+    for (const sql of appendOnlySql('action_log')) await q.query(sql);
   }
 
   public async down(q: QueryRunner): Promise<void> {
     // The role is cluster-wide and may serve other databases: it stays (DROP ROLE by hand).
     if (await roleExists(q)) for (const sql of REVOKES) await q.query(sql);
-    await q.query(`DROP TRIGGER action_log_no_truncate ON action_log`);
-    await q.query(`DROP TRIGGER action_log_append_only ON action_log`);
+    for (const sql of dropAppendOnlySql('action_log')) await q.query(sql);
     await q.query(`DROP FUNCTION reject_history_change()`);
   }
 }
@@ -84,8 +75,6 @@ const GRANTS = [
   `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${R}`,
   `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO ${R}`,
   `GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ${R}`,
-  // The history: read and appended to, nothing else.
-  `REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON action_log FROM ${R}`,
   // Migrations are the owner's business.
   `REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON migrations FROM ${R}`,
   `ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${R}`,
