@@ -181,20 +181,18 @@ describe('The AppendOnlyAuditLog migration (e2e)', () => {
     try {
       const applied = async () =>
         (
-          (await ds.query(`SELECT 1 FROM migrations WHERE name = $1`, [
+          await ds.query<unknown[]>(`SELECT 1 FROM migrations WHERE name = $1`, [
             'AppendOnlyAuditLog1795900000000',
-          ])) as unknown[]
+          ])
         ).length > 0;
       const state = async () =>
         (
-          (await ds.query(`
+          await ds.query<Record<string, unknown>[]>(`
             SELECT has_table_privilege('mcp_app', 'action_log', 'INSERT') AS insert,
                    has_table_privilege('mcp_app', 'action_log', 'UPDATE') AS update,
                    has_table_privilege('mcp_app', 'mcp_definitions', 'UPDATE') AS business,
                    (SELECT count(*)::int FROM pg_trigger
-                     WHERE tgrelid = 'action_log'::regclass AND NOT tgisinternal) AS triggers`)) as [
-            Record<string, unknown>,
-          ]
+                     WHERE tgrelid = 'action_log'::regclass AND NOT tgisinternal) AS triggers`)
         )[0];
       expect(await state()).toEqual({ insert: true, update: false, business: true, triggers: 2 });
 
