@@ -85,6 +85,14 @@ describe('Append-only action log and least privilege (e2e)', () => {
     expect(await failure(app, `UPDATE action_log SET actor_id = 'mallory'`)).toBe(DENIED);
     expect(await failure(app, `DELETE FROM action_log`)).toBe(DENIED);
     expect(await failure(app, `TRUNCATE action_log`)).toBe(DENIED);
+    expect(
+      await failure(
+        app,
+        `INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id)
+           SELECT event_id, 'mallory', 'CREATE', 'ACTION_LOG', '1' FROM action_log LIMIT 1
+         ON CONFLICT (event_id) DO UPDATE SET actor_id = 'mallory'`,
+      ),
+    ).toBe(DENIED);
     const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM action_log
                                        WHERE actor_id = 'mallory'`);
     expect(rows[0].n).toBe(0);
@@ -119,14 +127,24 @@ describe('Append-only action log and least privilege (e2e)', () => {
       [`UPDATE action_log SET actor_id = 'mallory'`, 'UPDATE'],
       [`DELETE FROM action_log`, 'DELETE'],
       [`TRUNCATE action_log`, 'TRUNCATE'],
+      // An upsert's update is an UPDATE too.
+      [
+        `INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id)
+           SELECT event_id, 'mallory', 'CREATE', 'ACTION_LOG', '1' FROM action_log LIMIT 1
+         ON CONFLICT (event_id) DO UPDATE SET actor_id = 'mallory'`,
+        'UPDATE',
+      ],
     ] as const) {
       await expect(t.db.query(sql)).rejects.toMatchObject({
         code: APPEND_ONLY,
         message: `action_log is append-only: ${op} is not allowed`,
       });
     }
-    const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM action_log`);
+    const { rows } = await t.db.query(`SELECT count(*)::int AS n,
+                                              count(*) FILTER (WHERE actor_id = 'mallory')::int AS m
+                                       FROM action_log`);
     expect(rows[0].n).toBeGreaterThan(0);
+    expect(rows[0].m).toBe(0);
   });
 
   it('still refuses a role that was granted UPDATE/DELETE/TRUNCATE by mistake, and /health then says leastPrivilege: false', async () => {
