@@ -24,7 +24,7 @@ export function ensureGroupRoleSql(): string {
     EXCEPTION
       WHEN duplicate_object OR unique_violation THEN NULL; -- created meanwhile by another session
       WHEN insufficient_privilege THEN
-        RAISE WARNING 'role ${APP_GROUP_ROLE} does not exist and % may not create it: the service''s privileges are not granted (README, Database roles)', current_user;
+        RAISE WARNING 'role ${APP_GROUP_ROLE} does not exist and % may not create it: the service''s privileges are not granted (README, Append-only and database roles)', current_user;
     END $$`;
 }
 

@@ -17,7 +17,7 @@ import { APP_GROUP_ROLE, ensureGroupRoleSql } from '../roles';
  * outbox, SELECT/INSERT only on the append-only tables, USAGE on sequences, EXECUTE on the
  * functions, SELECT on `migrations` — and owns nothing, so it cannot ALTER, DROP, disable
  * triggers or TRUNCATE. The login role the service connects as is a member of `mcp_app` (see
- * README "Database roles"); migrations run as the owner. `ALTER DEFAULT PRIVILEGES` grants
+ * README "Append-only and database roles"); migrations run as the owner. `ALTER DEFAULT PRIVILEGES` grants
  * the same on tables and sequences created later by the role that runs migrations.
  *
  * A later migration that adds an append-only table (the chain, checkpoints) attaches the same
