@@ -23,13 +23,8 @@ describe('MCP tool discovery (e2e, real MCP servers)', () => {
   });
 
   const define = async (body: Record<string, unknown>) =>
-    (
-      await t.http
-        .post('/api/v1/mcp-definitions')
-        .set('X-User-ID', 'alice')
-        .send(body)
-        .expect(201)
-    ).body as { id: string };
+    (await t.http.post('/api/v1/mcp-definitions').set('X-User-ID', 'alice').send(body).expect(201))
+      .body as { id: string };
   const discover = (id: string) =>
     t.http
       .post(`/api/v1/mcp-definitions/${id}/discover`)

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { Pool } from 'pg';
 import { createTestApp, type TestApp } from './helpers/test-app';
+import { createTestDatabase } from './setup/test-database';
 import {
   isAlive,
   pidDir,
@@ -101,7 +103,12 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
   it('runs a two-step workflow: the second step uses the first one’s output; steps recorded and audited in order', async () => {
     const run = await start(
       [
-        { name: 'read', mcpDefinitionId: stdioId, tool: 'read', input: { path: '{{ parameters.path }}' } },
+        {
+          name: 'read',
+          mcpDefinitionId: stdioId,
+          tool: 'read',
+          input: { path: '{{ parameters.path }}' },
+        },
         {
           name: 'shout',
           mcpDefinitionId: stdioId,
@@ -172,7 +179,12 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
     http.seen.length = 0;
     const run = await start([
       { name: 'who', mcpDefinitionId: httpId, tool: 'whoami', input: {} },
-      { name: 'again', mcpDefinitionId: httpId, tool: 'echo', input: { text: '{{ steps.who.output.content }}' } },
+      {
+        name: 'again',
+        mcpDefinitionId: httpId,
+        tool: 'echo',
+        input: { text: '{{ steps.who.output.content }}' },
+      },
     ]);
     expect(await finished(run.id)).toMatchObject({ status: 'SUCCEEDED' });
     const steps = await getSteps(run.id);
@@ -300,9 +312,10 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
       (await t.http.get(`/api/v1/mcp-definitions/${stdioId}`).set('X-User-ID', 'alice')).body,
     ]);
     const trail = JSON.stringify(await t.entries());
-    const { rows } = await t.db.query(`SELECT env::text AS env FROM mcp_definitions WHERE id = $1`, [
-      stdioId,
-    ]);
+    const { rows } = await t.db.query(
+      `SELECT env::text AS env FROM mcp_definitions WHERE id = $1`,
+      [stdioId],
+    );
     for (const text of [responses, trail, logs.join(''), rows[0].env]) {
       expect(text).not.toContain(SECRET);
     }
@@ -331,7 +344,12 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
   });
 
   it('fails a step whose command is not allow-listed, with the reason, spawning nothing', async () => {
-    const shell = await define({ name: 'shell', transport: 'stdio', command: 'sh', args: ['-c', 'true'] });
+    const shell = await define({
+      name: 'shell',
+      transport: 'stdio',
+      command: 'sh',
+      args: ['-c', 'true'],
+    });
     const run = await start([{ name: 'x', mcpDefinitionId: shell, tool: 'anything', input: {} }]);
     const done = await finished(run.id);
     expect(done).toMatchObject({
@@ -343,7 +361,12 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
 
   it('fails a step whose template does not resolve, without calling anything', async () => {
     const run = await start([
-      { name: 'x', mcpDefinitionId: stdioId, tool: 'echo', input: { text: '{{ steps.nope.output }}' } },
+      {
+        name: 'x',
+        mcpDefinitionId: stdioId,
+        tool: 'echo',
+        input: { text: '{{ steps.nope.output }}' },
+      },
     ]);
     const done = await finished(run.id);
     expect(done.error).toBe(
@@ -360,7 +383,9 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
       const runs = [];
       for (let i = 0; i < 5; i++) {
         runs.push(
-          await start([{ name: 'e', mcpDefinitionId: stdioId, tool: 'echo', input: { text: `${i}` } }]),
+          await start([
+            { name: 'e', mcpDefinitionId: stdioId, tool: 'echo', input: { text: `${i}` } },
+          ]),
         );
       }
       for (const run of runs) expect(await finished(run.id)).toMatchObject({ status: 'SUCCEEDED' });
@@ -381,35 +406,62 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
   });
 
   it('leaves no child process behind when the app stops mid-call; the run ends FAILED', async () => {
-    const other = await createTestApp({
-      databaseUrl: t.databaseUrl,
+    // An instance of its own (its own database), so it is the one executing the run.
+    const database = await createTestDatabase();
+    const alone = await createTestApp({
+      databaseUrl: database.url,
       env: { WORKFLOW_EXECUTOR: 'on', WORKFLOW_POLL_INTERVAL_MS: '100' },
     });
-    const before = new Set(pids.pids());
-    const run = await start([{ name: 'wait', mcpDefinitionId: stdioId, tool: 'slow', input: {} }]);
-    const pid = await waitFor(() => pids.pids().find((p) => !before.has(p)), 'the server to start');
-    await waitFor(async () => {
-      const steps = await getSteps(run.id);
-      return steps[0]?.status === 'RUNNING' ? true : undefined;
-    }, 'the step to run');
-    // Whichever instance claimed it: stop both executors' work by closing the other app, and
-    // if it was ours, cancelling is what remains (checked above); here we want the shutdown path.
-    const claimedByOther = (await other.app.get(WorkflowExecutorToken()).running).includes(run.id);
-    if (claimedByOther) {
-      await other.close();
+    const pool = new Pool({ connectionString: database.url, max: 1 });
+    try {
+      const def = await alone.http
+        .post('/api/v1/mcp-definitions')
+        .set('X-User-ID', 'alice')
+        .send({
+          name: 'fixture',
+          transport: 'stdio',
+          command: 'node',
+          args: [STDIO_FIXTURE],
+          env: { MCP_FIXTURE_PID_DIR: pids.dir },
+        })
+        .expect(201);
+      const wf = await alone.http
+        .post('/api/v1/workflows')
+        .set('X-User-ID', 'alice')
+        .send({
+          name: 'waits',
+          steps: [{ name: 'wait', mcpDefinitionId: def.body.id, tool: 'slow', input: {} }],
+        })
+        .expect(201);
+      const before = new Set(pids.pids());
+      const run = await alone.http
+        .post(`/api/v1/workflows/${wf.body.id}/runs`)
+        .set('X-User-ID', 'alice')
+        .expect(201);
+      const pid = await waitFor(
+        () => pids.pids().find((p) => !before.has(p)),
+        'the server to start',
+      );
+      await waitFor(async () => {
+        const { rows } = await pool.query(
+          `SELECT status FROM workflow_run_steps WHERE run_id = $1`,
+          [run.body.id],
+        );
+        return rows[0]?.status === 'RUNNING' ? true : undefined;
+      }, 'the step to run');
+      expect(isAlive(pid)).toBe(true);
+      await alone.close();
       expect(isAlive(pid)).toBe(false);
-      const done = await finished(run.id);
-      expect(done).toMatchObject({
+      const { rows } = await pool.query(`SELECT status, error FROM workflow_runs WHERE id = $1`, [
+        run.body.id,
+      ]);
+      expect(rows[0]).toEqual({
         status: 'FAILED',
-        error: 'The service stopped while the run was RUNNING',
+        error: 'Step 0 "wait" (slow) failed: The service stopped during the call',
       });
-    } else {
-      await other.close();
-      await t.http.post(`/api/v1/workflow-runs/${run.id}/cancel`).set('X-User-ID', 'alice').expect(200);
-      await waitFor(() => (isAlive(pid) ? undefined : true), `pid ${pid} to exit`);
+    } finally {
+      await pool.end();
+      await database.drop();
     }
   });
 });
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const WorkflowExecutorToken = () => require('@/modules/workflows/executor/workflow-executor').WorkflowExecutor;
