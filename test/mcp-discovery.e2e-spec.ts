@@ -141,6 +141,26 @@ describe('MCP tool discovery (e2e, real MCP servers)', () => {
     );
   });
 
+  it('refuses npx without a package (it would start a shell reading our messages)', async () => {
+    const { id } = await define({
+      name: 'bare-npx',
+      transport: 'stdio',
+      command: 'npx',
+      args: ['-y'],
+    });
+    const res = await discover(id).expect(400);
+    expect(res.body.message).toBe(
+      'npx without a package to run starts a shell: name the package in args',
+    );
+    const { id: call } = await define({
+      name: 'npx-call',
+      transport: 'stdio',
+      command: 'npx',
+      args: ['-c', 'some-server'],
+    });
+    expect((await discover(call).expect(400)).body.message).toMatch(/^npx -c\/--call runs a shell/);
+  });
+
   it('is 404 for an unknown definition', async () => {
     await discover('0b0f3a52-6d0e-4a4e-9a55-5c2f3c1d7e01').expect(404);
   });

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { HttpStatus, Injectable } from '@nestjs/common';
+import { basename } from 'node:path';
+import { HttpStatus, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -52,8 +53,11 @@ const CLIENT_INFO = { name: 'mcp-backend', version: '0.1.0' };
  * reached with their headers plus `X-Correlation-ID` and a W3C `traceparent`.
  */
 @Injectable()
-export class McpConnector {
+export class McpConnector implements BeforeApplicationShutdown {
   private readonly allowed: ReadonlySet<string>;
+  private readonly stopping = new AbortController();
+  /** Every transport not yet closed: shutdown stops them all (no server outlives the app). */
+  private readonly open = new Set<Transport>();
 
   constructor(
     private readonly definitions: McpDefinitionsService,
@@ -62,8 +66,18 @@ export class McpConnector {
     this.allowed = new Set(config.get('MCP_STDIO_COMMANDS', { infer: true }));
   }
 
+  /** Aborted when the app shuts down: every call in flight ends. */
+  get stopSignal(): AbortSignal {
+    return this.stopping.signal;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping.abort(new Error('The service is stopping'));
+    await Promise.all([...this.open].map((t) => t.close().catch(() => undefined)));
+  }
+
   /** Throws `StdioCommandRefusedError` when the service would refuse to spawn `definition`. */
-  checkSpawnable(definition: Pick<McpDefinition, 'transport' | 'command'>): void {
+  checkSpawnable(definition: Pick<McpDefinition, 'transport' | 'command' | 'args'>): void {
     if (definition.transport !== 'stdio') return;
     if (!definition.command || !this.allowed.has(definition.command)) {
       throw new StdioCommandRefusedError(
@@ -71,6 +85,8 @@ export class McpConnector {
           `(MCP_STDIO_COMMANDS: ${[...this.allowed].join(', ') || 'none'})`,
       );
     }
+    const problem = shellLikeInvocation(definition.command, definition.args);
+    if (problem) throw new StdioCommandRefusedError(problem);
   }
 
   /**
@@ -83,14 +99,22 @@ export class McpConnector {
     const secrets = await this.definitions.resolveSecrets(definitionId);
     const secretValues = [...Object.values(secrets.env), ...Object.values(secrets.headers)];
     const scrub = (text: string) => scrubValues(text, secretValues);
+    if (this.stopping.signal.aborted) throw new McpConnectionError('The service is stopping');
     const transport = this.transport(definition, secrets, options.trace);
+    this.open.add(transport);
     const client = new Client(CLIENT_INFO, { capabilities: {} });
     // Errors the transport reports outside a request (a dying server) end up in the request's
     // rejection; nothing to do with them here.
     client.onerror = () => undefined;
-    const close = () => client.close().catch(() => transport.close().catch(() => undefined));
+    const close = async () => {
+      await client.close().catch(() => transport.close().catch(() => undefined));
+      this.open.delete(transport);
+    };
+    const signal = AbortSignal.any(
+      [options.signal, this.stopping.signal].filter((s): s is AbortSignal => s !== undefined),
+    );
     try {
-      await client.connect(transport, { signal: options.signal, timeout: options.timeoutMs });
+      await client.connect(transport, { signal, timeout: options.timeoutMs });
     } catch (error) {
       await close();
       throw new McpConnectionError(
@@ -156,6 +180,21 @@ export function traceparent(correlationId: string): string {
       ? hex
       : createHash('sha256').update(correlationId).digest('hex').slice(0, 32);
   return `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
+}
+
+/**
+ * `npx` without a package (or with `-c`/`--call`) starts a shell that runs what it reads on
+ * stdin, i.e. the JSON-RPC lines we send: never that.
+ */
+function shellLikeInvocation(command: string, args: readonly string[]): string | null {
+  if (basename(command) !== 'npx') return null;
+  if (args.some((a) => a === '-c' || a === '--call' || a.startsWith('--call='))) {
+    return 'npx -c/--call runs a shell command: name the package to run instead';
+  }
+  if (!args.some((a) => !a.startsWith('-'))) {
+    return 'npx without a package to run starts a shell: name the package in args';
+  }
+  return null;
 }
 
 function describe(error: unknown, transport: Transport | undefined): string {

@@ -243,7 +243,7 @@ export class WorkflowExecutor implements OnApplicationBootstrap, BeforeApplicati
   ): Promise<StepEnd> {
     const runSignal = execution.abort.signal;
     const timeout = AbortSignal.timeout(this.stepTimeoutMs);
-    const signal = AbortSignal.any([runSignal, timeout]);
+    const signal = AbortSignal.any([runSignal, timeout, this.connector.stopSignal]);
     let session: McpSession | undefined;
     try {
       session = await this.connector.connect(step.mcpDefinitionId, {
@@ -265,8 +265,8 @@ export class WorkflowExecutor implements OnApplicationBootstrap, BeforeApplicati
       }
       return { status: 'SUCCEEDED', output: outputOf(result) };
     } catch (error) {
-      if (runSignal.aborted) {
-        const stop = runSignal.reason as Stop;
+      if (runSignal.aborted || this.connector.stopSignal.aborted) {
+        const stop = runSignal.aborted ? (runSignal.reason as Stop) : new Stop('shutdown');
         return stop.kind === 'shutdown'
           ? { status: 'FAILED', error: 'The service stopped during the call' }
           : { status: 'CANCELLED', error: `The run was moved to ${stop.status}` };
