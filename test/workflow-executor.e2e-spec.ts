@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Pool } from 'pg';
@@ -303,7 +304,7 @@ describe('Workflow executor (e2e, real MCP servers)', () => {
     // A working directory of its own, removed afterwards.
     const { cwd } = JSON.parse((steps[2].output as { content: string }).content);
     expect(cwd).not.toBe(process.cwd());
-    expect(require('node:fs').existsSync(cwd)).toBe(false);
+    expect(existsSync(cwd)).toBe(false);
 
     // Nowhere else: responses, the trail, the logs.
     const responses = JSON.stringify([
