@@ -294,6 +294,16 @@ export class Env {
   @Transform(toList)
   @IsString({ each: true })
   MCP_STDIO_COMMANDS: string[] = ['node', 'npx'];
+
+  /**
+   * Warm stdio servers kept per definition for the next runs' steps (0: spawn per step). A
+   * server serves one call at a time; one that failed, timed out or was cancelled is stopped.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(64)
+  MCP_STDIO_POOL_SIZE = 0;
 }
 
 /** Rules across variables (class-validator checks one at a time); one problem per entry. */

@@ -29,6 +29,11 @@ export interface CallTrace {
 
 export interface ConnectOptions {
   signal?: AbortSignal;
+  /**
+   * May take a warm stdio server from the pool (MCP_STDIO_POOL_SIZE > 0), to be handed back
+   * with `release(true)`. Never for discovery: it must see the server as it starts.
+   */
+  reuse?: boolean;
   /** Bound on connecting and initializing, in ms. */
   timeoutMs: number;
   trace?: CallTrace;
@@ -41,11 +46,24 @@ export interface McpSession {
   /** The spawned server's pid (stdio). */
   pid?: number;
   close(): Promise<void>;
+  /**
+   * Done with it: a healthy stdio session goes back to the pool (when pooling is on and the
+   * definition unchanged), anything else is closed. `healthy`: the last call was answered
+   * (not aborted, timed out or broken).
+   */
+  release(healthy: boolean): Promise<void>;
   /** Secret values of the definition masked out of a text (e.g. an error message). */
   scrub(text: string): string;
 }
 
 const CLIENT_INFO = { name: 'mcp-backend', version: '0.1.0' };
+/** A warm server unused this long is stopped. */
+const POOL_IDLE_MS = 60_000;
+
+interface IdleSession {
+  session: McpSession;
+  timer: NodeJS.Timeout;
+}
 
 /**
  * Opens MCP sessions on registered definitions, through `@modelcontextprotocol/sdk`: stdio
@@ -58,12 +76,16 @@ export class McpConnector implements BeforeApplicationShutdown {
   private readonly stopping = new AbortController();
   /** Every transport not yet closed: shutdown stops them all (no server outlives the app). */
   private readonly open = new Set<Transport>();
+  /** Warm stdio servers by definition and its version of the row (`id:updatedAt`). */
+  private readonly idle = new Map<string, IdleSession[]>();
+  private readonly poolSize: number;
 
   constructor(
     private readonly definitions: McpDefinitionsService,
     config: ConfigService<Env, true>,
   ) {
     this.allowed = new Set(config.get('MCP_STDIO_COMMANDS', { infer: true }));
+    this.poolSize = config.get('MCP_STDIO_POOL_SIZE', { infer: true });
   }
 
   /** Aborted when the app shuts down: every call in flight ends. */
@@ -73,6 +95,8 @@ export class McpConnector implements BeforeApplicationShutdown {
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping.abort(new Error('The service is stopping'));
+    for (const list of this.idle.values()) list.forEach((i) => clearTimeout(i.timer));
+    this.idle.clear();
     await Promise.all([...this.open].map((t) => t.close().catch(() => undefined)));
   }
 
@@ -96,6 +120,12 @@ export class McpConnector implements BeforeApplicationShutdown {
   async connect(definitionId: string, options: ConnectOptions): Promise<McpSession> {
     const definition = await this.definitions.findOne(definitionId);
     this.checkSpawnable(definition);
+    const key = `${definition.id}:${definition.updatedAt.getTime()}`;
+    const pooled = options.reuse && this.poolSize > 0 && definition.transport === 'stdio';
+    if (pooled) {
+      const warm = this.takeIdle(key);
+      if (warm) return warm;
+    }
     const secrets = await this.definitions.resolveSecrets(definitionId);
     const secretValues = [...Object.values(secrets.env), ...Object.values(secrets.headers)];
     const scrub = (text: string) => scrubValues(text, secretValues);
@@ -123,13 +153,60 @@ export class McpConnector implements BeforeApplicationShutdown {
         ),
       );
     }
-    return {
+    const session: McpSession = {
       client,
       definition: { id: definition.id, name: definition.name, transport: definition.transport },
       pid: transport instanceof StdioProcessTransport ? transport.pid : undefined,
       close,
       scrub,
+      release: (healthy) =>
+        pooled && healthy && this.putIdle(key, session) ? Promise.resolve() : close(),
     };
+    return session;
+  }
+
+  /** Warm stdio servers kept right now (for tests and the benchmark). */
+  get idleCount(): number {
+    return [...this.idle.values()].reduce((n, list) => n + list.length, 0);
+  }
+
+  /** A live warm session of exactly this definition row; older rows' servers are stopped. */
+  private takeIdle(key: string): McpSession | undefined {
+    const id = key.slice(0, key.indexOf(':'));
+    for (const [other, list] of this.idle) {
+      if (other !== key && other.startsWith(`${id}:`)) {
+        this.idle.delete(other);
+        for (const i of list) {
+          clearTimeout(i.timer);
+          void i.session.close();
+        }
+      }
+    }
+    const list = this.idle.get(key) ?? [];
+    for (let item = list.pop(); item; item = list.pop()) {
+      clearTimeout(item.timer);
+      if (isAlive(item.session)) return item.session;
+      void item.session.close();
+    }
+    return undefined;
+  }
+
+  /** Keeps `session` warm if there is room; false when it must be closed instead. */
+  private putIdle(key: string, session: McpSession): boolean {
+    if (this.stopping.signal.aborted || !isAlive(session)) return false;
+    const list = this.idle.get(key) ?? [];
+    if (list.length >= this.poolSize) return false;
+    const item: IdleSession = {
+      session,
+      timer: setTimeout(() => {
+        const at = list.indexOf(item);
+        if (at >= 0) list.splice(at, 1);
+        void session.close();
+      }, POOL_IDLE_MS).unref(),
+    };
+    list.push(item);
+    this.idle.set(key, list);
+    return true;
   }
 
   /** Why a session's call failed, with the server's own last words (stderr, exit) if it died. */
@@ -195,6 +272,11 @@ function shellLikeInvocation(command: string, args: readonly string[]): string |
     return 'npx without a package to run starts a shell: name the package in args';
   }
   return null;
+}
+
+function isAlive(session: McpSession): boolean {
+  const transport = session.client.transport;
+  return transport instanceof StdioProcessTransport && transport.running;
 }
 
 function describe(error: unknown, transport: Transport | undefined): string {

@@ -39,12 +39,18 @@ export class StdioProcessTransport implements Transport {
   private stderrTail = '';
   private cwd: string | undefined;
   private exitInfo: string | undefined;
+  private closing = false;
 
   constructor(private readonly options: StdioProcessOptions) {}
 
   /** The spawned server's pid (also its process group id), once started. */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Started and not exited. */
+  get running(): boolean {
+    return this.child?.pid !== undefined && this.exitInfo === undefined && !this.closing;
   }
 
   /** What the server wrote to stderr last (bounded), and how it exited, if it did. */
@@ -120,6 +126,7 @@ export class StdioProcessTransport implements Transport {
 
   /** Stops the server and everything in its process group; resolves once it has exited. */
   async close(): Promise<void> {
+    this.closing = true;
     const child = this.child;
     if (!child?.pid) {
       this.removeCwd();

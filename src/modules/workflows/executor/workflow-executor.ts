@@ -245,11 +245,13 @@ export class WorkflowExecutor implements OnApplicationBootstrap, BeforeApplicati
     const timeout = AbortSignal.timeout(this.stepTimeoutMs);
     const signal = AbortSignal.any([runSignal, timeout, this.connector.stopSignal]);
     let session: McpSession | undefined;
+    let healthy = false;
     try {
       session = await this.connector.connect(step.mcpDefinitionId, {
         signal,
         timeoutMs: this.stepTimeoutMs,
         trace: { correlationId: run.correlationId },
+        reuse: true,
       });
       execution.session = session;
       const result = (await session.client.callTool(
@@ -257,6 +259,8 @@ export class WorkflowExecutor implements OnApplicationBootstrap, BeforeApplicati
         undefined,
         { signal, timeout: this.stepTimeoutMs },
       )) as CallToolResult;
+      // Answered: the server may serve another call (a warm pool's next run).
+      healthy = true;
       if (result.isError) {
         return {
           status: 'FAILED',
@@ -282,7 +286,7 @@ export class WorkflowExecutor implements OnApplicationBootstrap, BeforeApplicati
       return { status: 'FAILED', error: message };
     } finally {
       execution.session = undefined;
-      await session?.close();
+      await session?.release(healthy && !signal.aborted);
     }
   }
 
