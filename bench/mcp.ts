@@ -1,7 +1,8 @@
 /**
  * Runs per second of a one-step workflow (one `echo` call) against the stdio fixture server,
- * executed by the app's own executor (WORKFLOW_MAX_CONCURRENT_RUNS=4): every run spawns the
- * server, initializes, calls, and stops it (spawn per run; there is no warm pool yet).
+ * executed by the app's own executor (WORKFLOW_MAX_CONCURRENT_RUNS=4), two ways: spawn per run
+ * (every step spawns the server, initializes, calls, stops it) and with a warm pool
+ * (MCP_STDIO_POOL_SIZE=4: servers kept per definition and reused by the next runs).
  *
  * BENCH_MCP_RUNS (default 40) runs are started at once; the figure is runs / (time from the
  * first start to the last run finished), median of BENCH_ROUNDS (default 3) batches.
@@ -35,13 +36,25 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
 export async function benchMcp(): Promise<void> {
   console.log(
     `\nMCP executor: one-step workflow (echo) on the stdio fixture, ${RUNS} runs per batch, ` +
-      `${CONCURRENCY} at a time, spawn per run`,
+      `${CONCURRENCY} at a time`,
   );
+  const spawn = await measure(0);
+  console.log(`  spawn per run: ${spawn.toFixed(1)} runs/s (median)`);
+  const warm = await measure(CONCURRENCY);
+  console.log(
+    `  warm pool (MCP_STDIO_POOL_SIZE=${CONCURRENCY}): ${warm.toFixed(1)} runs/s (median)`,
+  );
+  console.log(`  warm / spawn: ${(warm / spawn).toFixed(1)}×`);
+}
+
+/** Median runs/s of the executor with `poolSize` warm servers per definition. */
+async function measure(poolSize: number): Promise<number> {
   const db = await createBenchDatabase('mcp_exec_bench', () => Promise.resolve());
   const server = await startBenchServer(db.url, PORT, {
     WORKFLOW_EXECUTOR: 'on',
     WORKFLOW_MAX_CONCURRENT_RUNS: String(CONCURRENCY),
     WORKFLOW_POLL_INTERVAL_MS: '50',
+    MCP_STDIO_POOL_SIZE: String(poolSize),
   });
   try {
     const def = await api<{ id: string }>('POST', '/mcp-definitions', {
@@ -69,12 +82,10 @@ export async function benchMcp(): Promise<void> {
       // Round 0 warms up (first spawns, JIT).
       if (round > 0) {
         rates.push(RUNS / seconds);
-        console.log(`  batch ${round}: ${(RUNS / seconds).toFixed(1)} runs/s`);
+        console.log(`    pool ${poolSize}, batch ${round}: ${(RUNS / seconds).toFixed(1)} runs/s`);
       }
     }
-    console.log(
-      `  spawn per run: ${median(rates).toFixed(1)} runs/s (median); warm pool: not built`,
-    );
+    return median(rates);
   } finally {
     await stopBenchServer(server);
     await db.drop();
