@@ -15,7 +15,8 @@ import {
 
 const FINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 const SECRET = 'sk-live-5f1d0c9e8b7a-fixture-secret';
-const STEP_TIMEOUT_SECONDS = 3;
+// Long enough for a spawn on a loaded machine (~0.7 s at load 12), short for the timeout case.
+const STEP_TIMEOUT_SECONDS = 5;
 
 interface Step {
   name: string;
