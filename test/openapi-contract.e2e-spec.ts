@@ -145,6 +145,7 @@ describe('OpenAPI contract (e2e)', () => {
       'READ',
       'UPDATE',
       'DELETE',
+      'EXECUTE',
     ]);
     expect(param('/action-logs', 'outcome').enum).toEqual(['SUCCESS', 'FAILURE', 'DENIED']);
     expect(param('/action-logs', 'entityType').enum).toEqual(

@@ -273,6 +273,46 @@ export class Env {
   @Min(1)
   @Max(86_400)
   RATE_LIMIT_WINDOW_SECONDS = 60;
+
+  /** `on`: this instance executes PENDING runs; `off`: an outside worker moves them by the API. */
+  @IsIn(['on', 'off'])
+  WORKFLOW_EXECUTOR: 'on' | 'off' = 'on';
+
+  /** Runs one instance executes at the same time. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  WORKFLOW_MAX_CONCURRENT_RUNS = 4;
+
+  /** A tool call (connecting included) longer than this fails its step and the run. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  WORKFLOW_STEP_TIMEOUT_SECONDS = 60;
+
+  /** How often the executor looks for PENDING runs (others' too) and for cancels of its own. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  @Max(600_000)
+  WORKFLOW_POLL_INTERVAL_MS = 1000;
+
+  /** The only executables the service spawns for stdio MCP servers (names or absolute paths). */
+  @Transform(toList)
+  @IsString({ each: true })
+  MCP_STDIO_COMMANDS: string[] = ['node', 'npx'];
+
+  /**
+   * Warm stdio servers kept per definition for the next runs' steps (0: spawn per step). A
+   * server serves one call at a time; one that failed, timed out or was cancelled is stopped.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(64)
+  MCP_STDIO_POOL_SIZE = 0;
 }
 
 /** Rules across variables (class-validator checks one at a time); one problem per entry. */

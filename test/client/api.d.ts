@@ -161,6 +161,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mcp-definitions/{id}/discover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Connect to the server (initialize + tools/list) and publish what it offers as a new version (audited: CREATE MCP_VERSION; a failure is a FAILURE entry) */
+        post: operations["discoverMcpTools"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows": {
         parameters: {
             query?: never;
@@ -208,7 +225,7 @@ export interface paths {
         /** A workflow's runs, newest first (filter by status) */
         get: operations["listWorkflowRuns"];
         put?: never;
-        /** Start a run → PENDING (audited: CREATE WORKFLOW_RUN { status, parameters }) */
+        /** Start a run → PENDING; the executor picks it up (audited: CREATE WORKFLOW_RUN { status, parameters }) */
         post: operations["createWorkflowRun"];
         delete?: never;
         options?: never;
@@ -259,8 +276,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a pending or running run (audited: UPDATE WORKFLOW_RUN) */
+        /** Cancel a pending or running run; a call in flight is aborted and its server stopped (audited: UPDATE WORKFLOW_RUN) */
         post: operations["cancelWorkflowRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-runs/{id}/steps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's executed steps in order: input as called (secrets redacted), output (capped), error, timing */
+        get: operations["listWorkflowRunSteps"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -300,7 +334,7 @@ export interface components {
             /** @example user-42 */
             actorId: string;
             /** @enum {string} */
-            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE";
+            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
             /** @example MCP_DEFINITION */
             entityType: string;
             /** @example 17 */
@@ -635,6 +669,37 @@ export interface components {
             /** @description Why the run failed (status FAILED only) */
             error?: string;
         };
+        WorkflowRunStepDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            runId: string;
+            /** @description The step's position in the workflow, from 0 */
+            index: number;
+            name: string;
+            /** Format: uuid */
+            mcpDefinitionId: string;
+            tool: string;
+            /** @enum {string} */
+            status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
+            /** @description The arguments as called (templates resolved), secret-looking keys "[REDACTED]" */
+            input: {
+                [key: string]: unknown;
+            };
+            /** @description `{ content, structuredContent? }`; above 16384 bytes of JSON, `{ truncated: true, preview }` */
+            output: Record<string, never> | null;
+            /** @description Size of the whole output as JSON */
+            outputBytes: number | null;
+            error: string | null;
+            /** Format: date-time */
+            startedAt: string;
+            /** Format: date-time */
+            finishedAt: string | null;
+            durationMs: number | null;
+        };
+        WorkflowRunStepListDto: {
+            items: components["schemas"]["WorkflowRunStepDto"][];
+        };
     };
     responses: never;
     parameters: never;
@@ -651,7 +716,7 @@ export interface operations {
                 /** @description The `nextCursor` of the previous page */
                 cursor?: string;
                 actorId?: string;
-                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE";
+                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
                 entityType?: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
                 entityId?: string;
                 /** @description Entries at or after this instant (ISO-8601) */
@@ -805,7 +870,7 @@ export interface operations {
                 /** @description The `nextCursor` of the previous page */
                 cursor?: string;
                 actorId?: string;
-                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE";
+                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
                 /** @description Entries at or after this instant (ISO-8601) */
                 from?: string;
                 /** @description Entries before this instant (ISO-8601, exclusive) */
@@ -2766,6 +2831,200 @@ export interface operations {
             };
         };
     };
+    discoverMcpTools: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpVersionDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role editor or admin */
+            403: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such definition */
+            404: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A version was published at the same time */
+            409: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The server could not be reached or broke the protocol (the reason is in message) */
+            502: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
     listWorkflows: {
         parameters: {
             query?: {
@@ -4417,6 +4676,162 @@ export interface operations {
             };
             /** @description The run has already finished */
             409: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listWorkflowRunSteps: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRunStepListDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role viewer or admin */
+            403: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such run */
+            404: {
                 headers: {
                     /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
                     "X-Request-ID"?: string;

@@ -57,7 +57,12 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const savedEnv: Record<string, string | undefined> = {};
   // Quiet by default (tests provoke errors on purpose); TEST_LOG_LEVEL=debug to see everything.
   const logLevel = process.env.TEST_LOG_LEVEL ?? 'fatal';
-  for (const [k, v] of Object.entries({ LOG_LEVEL: logLevel, ...options.env })) {
+  for (const [k, v] of Object.entries({
+    LOG_LEVEL: logLevel,
+    // Runs stay PENDING for the specs that move them by hand; executor specs turn it on.
+    WORKFLOW_EXECUTOR: 'off',
+    ...options.env,
+  })) {
     savedEnv[k] = process.env[k];
     process.env[k] = v;
   }

@@ -1,4 +1,5 @@
-export const ACTION_TYPES = ['CREATE', 'READ', 'UPDATE', 'DELETE'] as const;
+/** `EXECUTE`: a tool call made by the workflow executor. */
+export const ACTION_TYPES = ['CREATE', 'READ', 'UPDATE', 'DELETE', 'EXECUTE'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
 /**

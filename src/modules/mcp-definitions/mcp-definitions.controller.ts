@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
+  ApiBadGatewayResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -24,11 +25,16 @@ import { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
 import type { McpDefinition } from './entities/mcp-definition.entity';
 import type { McpVersion } from './entities/mcp-version.entity';
 import { McpDefinitionsService } from './mcp-definitions.service';
+import { McpDiscoveryService } from './client/mcp-discovery.service';
+import { ErrorResponseDto } from '@/common/errors/error-response.dto';
 
 @ApiTags('mcp-definitions')
 @Controller('mcp-definitions')
 export class McpDefinitionsController {
-  constructor(private readonly mcp: McpDefinitionsService) {}
+  constructor(
+    private readonly mcp: McpDefinitionsService,
+    private readonly discovery: McpDiscoveryService,
+  ) {}
 
   @Post()
   @Roles('editor')
@@ -146,5 +152,36 @@ export class McpDefinitionsController {
   @ApiStandardErrors({ notFound: 'No such definition or version' })
   version(@UuidParam() id: string, @Param('version') version: string): Promise<McpVersion> {
     return this.mcp.findVersion(id, version);
+  }
+
+  @Post(':id/discover')
+  @Roles('editor')
+  @Audited({
+    action: 'CREATE',
+    entity: 'MCP_VERSION',
+    details: ({ result }: { result: McpVersion }) => ({
+      mcpDefinitionId: result.mcpDefinitionId,
+      version: result.version,
+      discovered: true,
+      tools: ((result.manifest.tools ?? []) as { name: string }[]).map((t) => t.name),
+    }),
+  })
+  @ApiOperation({
+    operationId: 'discoverMcpTools',
+    summary:
+      'Connect to the server (initialize + tools/list) and publish what it offers as a new version (audited: CREATE MCP_VERSION; a failure is a FAILURE entry)',
+  })
+  @ApiCreatedResponse({ type: McpVersionDto })
+  @ApiBadGatewayResponse({
+    type: ErrorResponseDto,
+    description: 'The server could not be reached or broke the protocol (the reason is in message)',
+  })
+  @ApiUuidParam()
+  @ApiStandardErrors({
+    notFound: 'No such definition',
+    conflict: 'A version was published at the same time',
+  })
+  discover(@UuidParam() id: string): Promise<McpVersion> {
+    return this.discovery.discover(id);
   }
 }

@@ -3,6 +3,8 @@ import { ConfigService } from '@nestjs/config';
 import type { Env } from '@/config/env';
 import { McpDefinitionsController } from './mcp-definitions.controller';
 import { McpDefinitionsService } from './mcp-definitions.service';
+import { McpConnector } from './client/mcp-connector';
+import { McpDiscoveryService } from './client/mcp-discovery.service';
 import { SecretsBox } from './secrets/secrets-box';
 import { loadSecretsBox } from './secrets/secrets-key';
 import { SecretsSealer } from './secrets/secrets-sealer';
@@ -30,7 +32,9 @@ import { SecretsSealer } from './secrets/secrets-sealer';
       },
     },
     SecretsSealer,
+    McpConnector,
+    McpDiscoveryService,
   ],
-  exports: [McpDefinitionsService, SecretsBox],
+  exports: [McpDefinitionsService, SecretsBox, McpConnector],
 })
 export class McpDefinitionsModule {}

@@ -179,6 +179,16 @@ export class McpDefinitionsService {
     );
   }
 
+  /** The newest published version's name, or null (for records of what was called). */
+  async latestVersion(definitionId: string): Promise<string | null> {
+    const newest = await this.versions.findOne({
+      select: { version: true },
+      where: { mcpDefinitionId: definitionId },
+      order: { createdAt: 'DESC', id: 'DESC' },
+    });
+    return newest?.version ?? null;
+  }
+
   /** Newest first, keyset on (createdAt, id). */
   async listVersions(definitionId: string, query: PageQueryDto): Promise<Page<McpVersion>> {
     await this.findOne(definitionId);

@@ -7,7 +7,10 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
  */
 @Entity({ name: 'action_log' })
 @Check('action_log_actor_id_check', `actor_id <> '' AND length(actor_id) <= 128`)
-@Check('action_log_action_type_check', `action_type IN ('CREATE', 'READ', 'UPDATE', 'DELETE')`)
+@Check(
+  'action_log_action_type_check',
+  `action_type IN ('CREATE', 'READ', 'UPDATE', 'DELETE', 'EXECUTE')`,
+)
 @Check('action_log_entity_type_check', `entity_type ~ '^[A-Z][A-Z0-9_]{0,63}$'`)
 @Check('action_log_entity_id_check', `entity_id <> '' AND length(entity_id) <= 256`)
 @Check('action_log_details_check', `details IS NULL OR jsonb_typeof(details) = 'object'`)
