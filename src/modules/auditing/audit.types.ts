@@ -78,6 +78,10 @@ export interface ActionLogEntry extends ActionLogContext {
   details: AuditDetails | null;
   outcome: Outcome;
   actorRoles: string[];
+  /** The entry's position in the hash chain (a bigint, as a string); null until sealed. */
+  seq: string | null;
+  /** The chain's hash at `seq` (hex); null until sealed. */
+  hash: string | null;
 }
 
 export type AuditWriteOutcome =

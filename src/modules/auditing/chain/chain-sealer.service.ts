@@ -1,0 +1,229 @@
+import { mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { DataSource } from 'typeorm';
+import { serializeError } from '@/common/logging/logging.module';
+import { PeriodicTask } from '@/common/periodic-task';
+import type { Env } from '@/config/env';
+import {
+  chainHash,
+  entryDigest,
+  GENESIS_HASH,
+  HASH_VERSION,
+  type ChainedFields,
+} from './canonical-entry';
+import { ENTRY_JSON, TIMESTAMP_US, chainStore, type Queryable } from './chain.store';
+import { signCheckpoint, type Checkpoint } from './checkpoint';
+import { SigningKeyProvider } from './signing-key.provider';
+
+/** Entries chained per transaction (and so the longest proof between two checkpoints). */
+const BATCH = 1000;
+/** Any number: the id of the advisory lock that makes one sealer at a time chain entries. */
+const SEALER_LOCK = 7_305_011_917;
+
+interface Candidate {
+  id: string;
+  entry: Omit<ChainedFields, 'seq'>;
+}
+
+export interface SealPass {
+  chained: number;
+  checkpoint: Checkpoint | null;
+}
+
+/**
+ * Chains stored entries in batches: under an advisory lock (one sealer at a time, across
+ * instances), it takes the entries of transactions that have ended — `tx` below the oldest
+ * transaction still running — that are in no position yet, in `(tx, id)` order, gives them
+ * the next positions and hashes, and records how far it got. An entry whose transaction is
+ * still in flight (even with a smaller id) waits for a later pass: it can only land after
+ * what is chained already, never outside the chain, and the unique `entry_id` keeps anything
+ * from being chained twice. Writers pay nothing for the chain but a column default.
+ *
+ * Then, every AUDIT_CHECKPOINT_EVERY entries or AUDIT_CHECKPOINT_SECONDS, it signs the head
+ * (Ed25519) in the same transaction, and appends the checkpoint to AUDIT_CHECKPOINT_FILE once
+ * committed.
+ */
+@Injectable()
+export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ChainSealer.name);
+  private readonly task: PeriodicTask<SealPass>;
+  private readonly intervalMs: number;
+  private readonly every: number;
+  private readonly seconds: number;
+  /** The last pass's failure (for the admin view); null once a pass succeeds. */
+  lastError: string | null = null;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly keys: SigningKeyProvider,
+    config: ConfigService<Env, true>,
+  ) {
+    this.intervalMs = config.get('AUDIT_SEAL_INTERVAL_MS', { infer: true });
+    this.every = config.get('AUDIT_CHECKPOINT_EVERY', { infer: true });
+    this.seconds = config.get('AUDIT_CHECKPOINT_SECONDS', { infer: true });
+    this.task = new PeriodicTask(() => this.sealAvailable(), Math.max(this.intervalMs, 1));
+  }
+
+  get enabled(): boolean {
+    return this.intervalMs > 0;
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.enabled) this.task.start({ runNow: true });
+  }
+
+  onApplicationShutdown(): Promise<void> {
+    return this.task.stop();
+  }
+
+  /** Chains everything that can be chained now (concurrent calls share one run). */
+  seal(): Promise<SealPass> {
+    return this.task.run();
+  }
+
+  private async sealAvailable(): Promise<SealPass> {
+    const total: SealPass = { chained: 0, checkpoint: null };
+    this.lastError = null;
+    try {
+      for (;;) {
+        const pass = await this.sealBatch();
+        total.chained += pass.chained;
+        total.checkpoint = pass.checkpoint ?? total.checkpoint;
+        if (pass.chained < BATCH) break;
+      }
+    } catch (error) {
+      this.lastError = error instanceof Error ? error.message : String(error);
+      this.logger.warn(
+        { err: serializeError(error) },
+        'Sealing the audit chain failed; will try again',
+      );
+    }
+    return total;
+  }
+
+  private async sealBatch(): Promise<SealPass> {
+    const runner = this.dataSource.createQueryRunner();
+    let checkpoint: Checkpoint | null;
+    let chained: number;
+    try {
+      await runner.startTransaction();
+      // Taken before anything else in this transaction: every transaction with a smaller id
+      // has ended, so its entries are all visible to the statements below.
+      const [{ locked, horizon }] = (await runner.query(
+        `SELECT pg_try_advisory_xact_lock($1) AS locked,
+                pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`,
+        [SEALER_LOCK],
+      )) as { locked: boolean; horizon: string }[];
+      if (!locked) {
+        await runner.rollbackTransaction();
+        return { chained: 0, checkpoint: null };
+      }
+      const candidates = (await runner.query(
+        `SELECT l.id::text AS id, ${ENTRY_JSON('l')} AS entry
+         FROM action_log l
+         WHERE l.tx >= (SELECT sealed_below FROM audit_chain_state) AND l.tx < $1
+           AND NOT EXISTS (SELECT 1 FROM action_log_chain c WHERE c.entry_id = l.id)
+         ORDER BY l.tx, l.id
+         LIMIT $2`,
+        [horizon, BATCH],
+      )) as Candidate[];
+      if (candidates.length > 0) await this.chain(runner, candidates);
+      chained = candidates.length;
+      // A full batch may have left entries below the horizon: the next batch goes on.
+      if (chained < BATCH)
+        await runner.query(
+          `UPDATE audit_chain_state SET sealed_below = GREATEST(sealed_below, $1)`,
+          [horizon],
+        );
+      checkpoint = await this.checkpointIfDue(runner);
+      await runner.commitTransaction();
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
+    } finally {
+      await runner.release();
+    }
+    if (checkpoint) await this.appendToFile(checkpoint);
+    return { chained, checkpoint };
+  }
+
+  private async chain(db: Queryable, candidates: Candidate[]): Promise<void> {
+    const head = await chainStore.head(db);
+    let seq = head ? BigInt(head.seq) : 0n;
+    let prev = head?.hash ?? GENESIS_HASH;
+    const seqs: string[] = [];
+    const ids: string[] = [];
+    const hashes: Buffer[] = [];
+    for (const { id, entry } of candidates) {
+      seq++;
+      prev = chainHash(prev, entryDigest({ ...entry, seq: seq.toString() }));
+      seqs.push(seq.toString());
+      ids.push(id);
+      hashes.push(prev);
+    }
+    await db.query(
+      `INSERT INTO action_log_chain (seq, entry_id, hash, hash_version)
+       SELECT s, e, h, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t(s, e, h)`,
+      [seqs, ids, hashes, HASH_VERSION],
+    );
+  }
+
+  private async checkpointIfDue(db: Queryable): Promise<Checkpoint | null> {
+    const head = await chainStore.head(db);
+    if (!head) return null;
+    const last = await chainStore.lastCheckpoint(db);
+    if (last && BigInt(last.seq) >= BigInt(head.seq)) return null;
+    const dueByCount = BigInt(head.seq) - BigInt(last?.seq ?? '0') >= BigInt(this.every);
+    const dueByTime = !last || last.ageMs >= this.seconds * 1000;
+    if (!dueByCount && !dueByTime) return null;
+    const keys = await this.keys.get();
+    const [{ now }] = (await db.query(`SELECT ${TIMESTAMP_US('clock_timestamp()')} AS now`)) as {
+      now: string;
+    }[];
+    const checkpoint = signCheckpoint(
+      { seq: head.seq, hash: head.hash.toString('hex'), timestamp: now, keyId: keys.keyId },
+      keys.privateKey,
+    );
+    await db.query(
+      `INSERT INTO audit_checkpoints (seq, hash, "timestamp", key_id, signature)
+       VALUES ($1, $2, $3, $4, $5)`,
+      [
+        checkpoint.seq,
+        head.hash,
+        checkpoint.timestamp,
+        checkpoint.keyId,
+        Buffer.from(checkpoint.signature, 'base64url'),
+      ],
+    );
+    return checkpoint;
+  }
+
+  /**
+   * The copy outside the database. After the COMMIT: a checkpoint that is in the file is
+   * always one the database had. A crash in between leaves it in the database only, which a
+   * verifier accepts (copies that differ are what it refuses).
+   */
+  private async appendToFile(checkpoint: Checkpoint): Promise<void> {
+    const file = this.keys.checkpointFile;
+    try {
+      await mkdir(dirname(file), { recursive: true });
+      const handle = await open(file, 'a', 0o600);
+      try {
+        await handle.appendFile(`${JSON.stringify(checkpoint)}\n`);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      this.lastError = `checkpoint ${checkpoint.seq} not written to ${file}: ${(error as Error).message}`;
+      this.logger.error({ err: serializeError(error) }, this.lastError);
+    }
+  }
+}
