@@ -50,6 +50,52 @@ export interface SealPass {
  * (Ed25519) in the same transaction, and appends the checkpoint to AUDIT_CHECKPOINT_FILE once
  * committed.
  */
+async function tryLock(db: Queryable): Promise<boolean> {
+  const [{ locked }] = (await db.query(`SELECT pg_try_advisory_xact_lock($1) AS locked`, [
+    SEALER_LOCK,
+  ])) as { locked: boolean }[];
+  return locked;
+}
+
+/**
+ * A transaction id below which every transaction that could still store an entry in this
+ * database has ended: entries with a smaller `tx` are all visible now, or never will be.
+ *
+ * The oldest transaction of the whole server (`xmin` of a snapshot) is always such a bound,
+ * but one long transaction in any other database of the server would hold the sealer back.
+ * So where this role can see every session's transaction id (a superuser, or a member of
+ * `pg_read_all_stats`), the bound is the oldest running transaction of this database (and its
+ * prepared ones), else the next id to be assigned. Read in this order: the next id first (a
+ * new statement, a new snapshot), then the sessions (a fresh statistics snapshot), so every
+ * transaction with an id below the first read and still running at the second is seen.
+ */
+async function sealingHorizon(db: Queryable): Promise<string> {
+  const [{ next, xmin, all_visible }] = (await db.query(
+    `SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS next,
+            pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+              OR pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') AS all_visible`,
+  )) as { next: string; xmin: string; all_visible: boolean }[];
+  if (!all_visible) return xmin;
+  await db.query(`SELECT pg_stat_clear_snapshot()`);
+  // backend_xid is a 32-bit xid: widened with the epoch of `next` (the one before, if it
+  // is above next's low half: assigned before the wrap).
+  const [{ horizon }] = (await db.query(
+    `SELECT COALESCE(min(((n >> 32) - CASE WHEN x > (n & 4294967295) THEN 1 ELSE 0 END) << 32 | x), n)::text
+              AS horizon
+     FROM (SELECT $1::bigint AS n) next
+     LEFT JOIN (
+       SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
+       WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+       UNION ALL
+       SELECT transaction::text::bigint FROM pg_prepared_xacts WHERE database = current_database()
+     ) running ON true
+     GROUP BY n`,
+    [next],
+  )) as { horizon: string }[];
+  return horizon;
+}
+
 @Injectable()
 export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ChainSealer.name);
@@ -114,17 +160,12 @@ export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdow
     let chained: number;
     try {
       await runner.startTransaction();
-      // Taken before anything else in this transaction: every transaction with a smaller id
-      // has ended, so its entries are all visible to the statements below.
-      const [{ locked, horizon }] = (await runner.query(
-        `SELECT pg_try_advisory_xact_lock($1) AS locked,
-                pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`,
-        [SEALER_LOCK],
-      )) as { locked: boolean; horizon: string }[];
+      const locked = await tryLock(runner);
       if (!locked) {
         await runner.rollbackTransaction();
         return { chained: 0, checkpoint: null };
       }
+      const horizon = await sealingHorizon(runner);
       const candidates = (await runner.query(
         `SELECT l.id::text AS id, ${ENTRY_JSON('l')} AS entry
          FROM action_log l

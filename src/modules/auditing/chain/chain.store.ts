@@ -18,7 +18,7 @@ export const chainStore = {
   async head(db: Queryable): Promise<{ seq: string; hash: Buffer } | null> {
     const [head] = await rows<{ seq: string; hash: Buffer }>(
       db,
-      `SELECT seq::text AS seq, hash FROM action_log_chain ORDER BY seq DESC LIMIT 1`,
+      `SELECT c.seq::text AS seq, c.hash FROM action_log_chain c ORDER BY c.seq DESC LIMIT 1`,
     );
     return head ?? null;
   },
@@ -72,9 +72,9 @@ export const chainStore = {
     }>(
       db,
       `SELECT seq::text AS seq, hash, ${TIMESTAMP_US('"timestamp"')} AS "timestamp", key_id, signature
-       FROM audit_checkpoints
-       WHERE ($1::bigint IS NULL OR seq >= $1) AND ($2::bigint IS NULL OR seq <= $2)
-       ORDER BY seq`,
+       FROM audit_checkpoints k
+       WHERE ($1::bigint IS NULL OR k.seq >= $1) AND ($2::bigint IS NULL OR k.seq <= $2)
+       ORDER BY k.seq`,
       [from?.toString() ?? null, to?.toString() ?? null],
     );
     return found.map(toCheckpoint);
@@ -92,7 +92,7 @@ export const chainStore = {
       db,
       `SELECT seq::text AS seq, hash, ${TIMESTAMP_US('"timestamp"')} AS "timestamp", key_id, signature,
               (extract(epoch FROM clock_timestamp() - "timestamp") * 1000)::float8 AS age_ms
-       FROM audit_checkpoints ORDER BY seq DESC LIMIT 1`,
+       FROM audit_checkpoints k ORDER BY k.seq DESC LIMIT 1`,
     );
     return row ? { ...toCheckpoint(row), ageMs: row.age_ms } : null;
   },
@@ -108,7 +108,7 @@ export const chainStore = {
     }>(
       db,
       `SELECT seq::text AS seq, hash, ${TIMESTAMP_US('"timestamp"')} AS "timestamp", key_id, signature
-       FROM audit_checkpoints WHERE seq >= $1 ORDER BY seq LIMIT 1`,
+       FROM audit_checkpoints k WHERE k.seq >= $1 ORDER BY k.seq LIMIT 1`,
       [seq.toString()],
     );
     return row ? toCheckpoint(row) : null;
