@@ -82,6 +82,8 @@ export interface ActionLogEntry extends ActionLogContext {
   seq: string | null;
   /** The chain's hash at `seq` (hex); null until sealed. */
   hash: string | null;
+  /** The canonical form the hash covers (see the README); null until sealed. */
+  hashVersion: number | null;
 }
 
 export type AuditWriteOutcome =

@@ -14,5 +14,6 @@ export const SELECT_ENTRY = `
  * An entry's place in the hash chain (both null until the sealer has chained it), for a query
  * `FROM action_log l ${JOIN_CHAIN}`.
  */
-export const SELECT_CHAIN = `c.seq::text AS "seq", encode(c.hash, 'hex') AS "hash"`;
+export const SELECT_CHAIN = `c.seq::text AS "seq", encode(c.hash, 'hex') AS "hash",
+  c.hash_version AS "hashVersion"`;
 export const JOIN_CHAIN = `LEFT JOIN action_log_chain c ON c.entry_id = l.id`;

@@ -67,6 +67,13 @@ export class ActionLogEntryDto implements ActionLogEntry {
       'SHA-256(previous hash || SHA-256(RFC 8785 form of the entry)), hex; null until sealed',
   })
   hash: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: 'integer',
+    example: 1,
+    description: 'The canonical form `hash` covers (fields included); null until sealed',
+  })
+  hashVersion: number | null;
 }
 
 export class ActionLogPageDto {
