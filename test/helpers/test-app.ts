@@ -139,7 +139,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
             `TRUNCATE ${all.map((t) => `"${t}"`).join(', ')} RESTART IDENTITY CASCADE`,
           );
         if (tables.includes('action_log')) {
-          await db.query(`UPDATE audit_chain_state SET sealed_below = 0`);
+          await db.query(`UPDATE audit_chain_state SET last_tx = 0, last_id = 0`);
           await rm(appEnv.AUDIT_CHECKPOINT_FILE, { force: true });
         }
       },

@@ -22,12 +22,18 @@ import { ENTRY_JSON, TIMESTAMP_US, chainStore, type Queryable } from './chain.st
 import { signCheckpoint, type Checkpoint } from './checkpoint';
 import { SigningKeyProvider } from './signing-key.provider';
 
-/** Entries chained per transaction (and so the longest proof between two checkpoints). */
-const BATCH = 1000;
+/** Entries chained per transaction. */
+const BATCH = 5000;
 /** Any number: the id of the advisory lock that makes one sealer at a time chain entries. */
 const SEALER_LOCK = 7_305_011_917;
 
+interface Head {
+  seq: string;
+  hash: Buffer;
+}
+
 interface Candidate {
+  tx: string;
   id: string;
   entry: Omit<ChainedFields, 'seq'>;
 }
@@ -156,7 +162,7 @@ export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdow
 
   private async sealBatch(): Promise<SealPass> {
     const runner = this.dataSource.createQueryRunner();
-    let checkpoint: Checkpoint | null;
+    let checkpoints: Checkpoint[];
     let chained: number;
     try {
       await runner.startTransaction();
@@ -167,23 +173,16 @@ export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdow
       }
       const horizon = await sealingHorizon(runner);
       const candidates = (await runner.query(
-        `SELECT l.id::text AS id, ${ENTRY_JSON('l')} AS entry
-         FROM action_log l
-         WHERE l.tx >= (SELECT sealed_below FROM audit_chain_state) AND l.tx < $1
-           AND NOT EXISTS (SELECT 1 FROM action_log_chain c WHERE c.entry_id = l.id)
+        `SELECT l.tx::text AS tx, l.id::text AS id, ${ENTRY_JSON('l')} AS entry
+         FROM action_log l, audit_chain_state s
+         WHERE (l.tx, l.id) > (s.last_tx, s.last_id) AND l.tx < $1
          ORDER BY l.tx, l.id
          LIMIT $2`,
         [horizon, BATCH],
       )) as Candidate[];
-      if (candidates.length > 0) await this.chain(runner, candidates);
       chained = candidates.length;
-      // A full batch may have left entries below the horizon: the next batch goes on.
-      if (chained < BATCH)
-        await runner.query(
-          `UPDATE audit_chain_state SET sealed_below = GREATEST(sealed_below, $1)`,
-          [horizon],
-        );
-      checkpoint = await this.checkpointIfDue(runner);
+      const heads = chained > 0 ? await this.chain(runner, candidates) : [];
+      checkpoints = await this.checkpointIfDue(runner, heads);
       await runner.commitTransaction();
     } catch (error) {
       if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
@@ -191,59 +190,87 @@ export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdow
     } finally {
       await runner.release();
     }
-    if (checkpoint) await this.appendToFile(checkpoint);
-    return { chained, checkpoint };
+    if (checkpoints.length) await this.appendToFile(checkpoints);
+    return { chained, checkpoint: checkpoints[checkpoints.length - 1] ?? null };
   }
 
-  private async chain(db: Queryable, candidates: Candidate[]): Promise<void> {
+  /**
+   * Gives the candidates the next positions and hashes, and moves the cursor past them.
+   * Returns the positions where a checkpoint falls due by count (every AUDIT_CHECKPOINT_EVERY)
+   * and the new head, so a long batch still gets its checkpoints at the regular spacing.
+   */
+  private async chain(db: Queryable, candidates: Candidate[]): Promise<Head[]> {
     const head = await chainStore.head(db);
     let seq = head ? BigInt(head.seq) : 0n;
     let prev = head?.hash ?? GENESIS_HASH;
+    const every = BigInt(this.every);
     const seqs: string[] = [];
     const ids: string[] = [];
     const hashes: Buffer[] = [];
+    const heads: Head[] = [];
     for (const { id, entry } of candidates) {
       seq++;
       prev = chainHash(prev, entryDigest({ ...entry, seq: seq.toString() }));
       seqs.push(seq.toString());
       ids.push(id);
       hashes.push(prev);
+      if (seq % every === 0n) heads.push({ seq: seq.toString(), hash: prev });
     }
+    if (heads[heads.length - 1]?.seq !== seq.toString())
+      heads.push({ seq: seq.toString(), hash: prev });
     await db.query(
       `INSERT INTO action_log_chain (seq, entry_id, hash, hash_version)
        SELECT s, e, h, $4 FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]) AS t(s, e, h)`,
       [seqs, ids, hashes, HASH_VERSION],
     );
+    const last = candidates[candidates.length - 1];
+    await db.query(`UPDATE audit_chain_state SET last_tx = $1, last_id = $2`, [last.tx, last.id]);
+    return heads;
   }
 
-  private async checkpointIfDue(db: Queryable): Promise<Checkpoint | null> {
-    const head = await chainStore.head(db);
-    if (!head) return null;
+  /**
+   * Signs the positions of `heads` that are due: each one AUDIT_CHECKPOINT_EVERY past the
+   * last checkpoint, and the chain's head once AUDIT_CHECKPOINT_SECONDS have passed (also
+   * when this pass chained nothing).
+   */
+  private async checkpointIfDue(db: Queryable, heads: Head[]): Promise<Checkpoint[]> {
+    const head = heads.length ? heads[heads.length - 1] : await chainStore.head(db);
+    if (!head) return [];
     const last = await chainStore.lastCheckpoint(db);
-    if (last && BigInt(last.seq) >= BigInt(head.seq)) return null;
-    const dueByCount = BigInt(head.seq) - BigInt(last?.seq ?? '0') >= BigInt(this.every);
+    let lastSeq = BigInt(last?.seq ?? '0');
+    if (lastSeq >= BigInt(head.seq)) return [];
+    const due: Head[] = [];
+    for (const h of heads.slice(0, -1))
+      if (BigInt(h.seq) - lastSeq >= BigInt(this.every)) {
+        due.push(h);
+        lastSeq = BigInt(h.seq);
+      }
     const dueByTime = !last || last.ageMs >= this.seconds * 1000;
-    if (!dueByCount && !dueByTime) return null;
+    if (dueByTime || BigInt(head.seq) - lastSeq >= BigInt(this.every)) due.push(head);
+    if (due.length === 0) return [];
     const keys = await this.keys.get();
     const [{ now }] = (await db.query(`SELECT ${TIMESTAMP_US('clock_timestamp()')} AS now`)) as {
       now: string;
     }[];
-    const checkpoint = signCheckpoint(
-      { seq: head.seq, hash: head.hash.toString('hex'), timestamp: now, keyId: keys.keyId },
-      keys.privateKey,
+    const signed = due.map((h) =>
+      signCheckpoint(
+        { seq: h.seq, hash: h.hash.toString('hex'), timestamp: now, keyId: keys.keyId },
+        keys.privateKey,
+      ),
     );
     await db.query(
       `INSERT INTO audit_checkpoints (seq, hash, "timestamp", key_id, signature)
-       VALUES ($1, $2, $3, $4, $5)`,
+       SELECT s, decode(h, 'hex'), $3::timestamptz, $4, k
+       FROM unnest($1::bigint[], $2::text[], $5::bytea[]) AS t(s, h, k)`,
       [
-        checkpoint.seq,
-        head.hash,
-        checkpoint.timestamp,
-        checkpoint.keyId,
-        Buffer.from(checkpoint.signature, 'base64url'),
+        signed.map((c) => c.seq),
+        signed.map((c) => c.hash),
+        now,
+        keys.keyId,
+        signed.map((c) => Buffer.from(c.signature, 'base64url')),
       ],
     );
-    return checkpoint;
+    return signed;
   }
 
   /**
@@ -251,19 +278,19 @@ export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdow
    * always one the database had. A crash in between leaves it in the database only, which a
    * verifier accepts (copies that differ are what it refuses).
    */
-  private async appendToFile(checkpoint: Checkpoint): Promise<void> {
+  private async appendToFile(checkpoints: Checkpoint[]): Promise<void> {
     const file = this.keys.checkpointFile;
     try {
       await mkdir(dirname(file), { recursive: true });
       const handle = await open(file, 'a', 0o600);
       try {
-        await handle.appendFile(`${JSON.stringify(checkpoint)}\n`);
+        await handle.appendFile(checkpoints.map((c) => `${JSON.stringify(c)}\n`).join(''));
         await handle.datasync();
       } finally {
         await handle.close();
       }
     } catch (error) {
-      this.lastError = `checkpoint ${checkpoint.seq} not written to ${file}: ${(error as Error).message}`;
+      this.lastError = `checkpoints up to ${checkpoints[checkpoints.length - 1].seq} not written to ${file}: ${(error as Error).message}`;
       this.logger.error({ err: serializeError(error) }, this.lastError);
     }
   }

@@ -120,9 +120,8 @@ export const chainStore = {
       db,
       `SELECT count(*)::int AS unsealed,
               (extract(epoch FROM clock_timestamp() - min(l."timestamp")) * 1000)::float8 AS age_ms
-       FROM action_log l
-       WHERE l.tx >= (SELECT sealed_below FROM audit_chain_state)
-         AND NOT EXISTS (SELECT 1 FROM action_log_chain c WHERE c.entry_id = l.id)`,
+       FROM action_log l, audit_chain_state s
+       WHERE (l.tx, l.id) > (s.last_tx, s.last_id)`,
     );
     return {
       unsealed: row.unsealed,
@@ -137,8 +136,8 @@ export const chainStore = {
   async firstOutsideChain(db: Queryable): Promise<string | null> {
     const [row] = await rows<{ id: string }>(
       db,
-      `SELECT l.id::text AS id FROM action_log l
-       WHERE l.tx < (SELECT sealed_below FROM audit_chain_state)
+      `SELECT l.id::text AS id FROM action_log l, audit_chain_state s
+       WHERE (l.tx, l.id) <= (s.last_tx, s.last_id)
          AND NOT EXISTS (SELECT 1 FROM action_log_chain c WHERE c.entry_id = l.id)
        ORDER BY l.id LIMIT 1`,
     );

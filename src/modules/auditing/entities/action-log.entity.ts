@@ -23,8 +23,8 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
 })
 // A GIN index (for `actor_roles @> ...`): TypeORM cannot declare one, so it leaves it alone.
 @Index('action_log_actor_roles_idx', { synchronize: false })
-// BRIN, which TypeORM cannot declare either (see the AuditHashChain migration).
-@Index('action_log_tx_idx', { synchronize: false })
+// The sealer's order (see the AuditHashChain migration).
+@Index('action_log_tx_idx', ['tx', 'id'])
 export class ActionLog {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
