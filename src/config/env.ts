@@ -184,6 +184,61 @@ export class Env {
   AUDIT_RETRY_INTERVAL_MS = 2_000;
 
   /**
+   * The sealer chains stored entries (hash chain) this often; `0` turns it off (entries stay
+   * unsealed: for benchmarks that compare the chain on and off, never in production).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  AUDIT_SEAL_INTERVAL_MS = 200;
+
+  /** A signed checkpoint every this many chained entries … */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  AUDIT_CHECKPOINT_EVERY = 1_000;
+
+  /** … or this many seconds, whichever comes first (when anything new was chained). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  AUDIT_CHECKPOINT_SECONDS = 10;
+
+  /**
+   * The Ed25519 private key (PKCS#8 PEM) that signs checkpoints. Required in production; in
+   * development and test a missing key is generated once into `audit-signing.key` beside
+   * EMBEDDED_PG_DATA_DIR (`npm run keys:generate` writes one anywhere).
+   */
+  @ValidateIf(
+    (env: Env) => env.NODE_ENV === 'production' || env.AUDIT_SIGNING_KEY_FILE !== undefined,
+  )
+  @IsDefined({
+    message:
+      'AUDIT_SIGNING_KEY_FILE is required when NODE_ENV=production: an Ed25519 private key (`npm run keys:generate`)',
+  })
+  @IsString()
+  AUDIT_SIGNING_KEY_FILE?: string;
+
+  /**
+   * Earlier public keys (a JWK Set file) whose checkpoints must still verify after a key
+   * rotation.
+   */
+  @IsOptional()
+  @IsString()
+  AUDIT_PREVIOUS_KEYS_FILE?: string;
+
+  /**
+   * The second copy of every checkpoint, one JSON line each, outside the database. Default:
+   * `audit-checkpoints.ndjson` beside EMBEDDED_PG_DATA_DIR.
+   */
+  @IsOptional()
+  @IsString()
+  AUDIT_CHECKPOINT_FILE?: string;
+
+  /**
    * Rejected attempts (401/403, failed handlers) on audited routes get an entry each, up to
    * this many per (ip, actor) per minute; the rest are summarised in one entry per kind.
    */

@@ -10,6 +10,10 @@ import { AuditedDeclarationsExplorer } from './audited-declarations.explorer';
 import { AuditedRoutes } from './audited-routes';
 import { AuditingService } from './auditing.service';
 import { AuditSubscriber } from './capture/audit.subscriber';
+import { ChainController } from './chain/chain.controller';
+import { ChainSealer } from './chain/chain-sealer.service';
+import { ChainVerificationService } from './chain/chain-verification.service';
+import { SigningKeyProvider } from './chain/signing-key.provider';
 import { EntityTypeRegistry } from './entity-type.registry';
 import { ActionLogQueryService } from './query/action-log-query.service';
 import { ActionLogsController } from './query/action-logs.controller';
@@ -41,7 +45,7 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
       }),
     ]),
   ],
-  controllers: [ActionLogsController],
+  controllers: [ChainController, ActionLogsController],
   providers: [
     AuditingService,
     AuditEntryWriter,
@@ -56,6 +60,9 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
     AuditBackgroundQueue,
     AuditRejections,
     AuditedRoutes,
+    SigningKeyProvider,
+    ChainSealer,
+    ChainVerificationService,
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
     // The exception filter tells auditing about rejected attempts (denied, failed).
     {
@@ -66,6 +73,8 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
   ],
   exports: [
     AuditingService,
+    ChainSealer,
+    ChainVerificationService,
     AuditHealthIndicator,
     AuditOutboxService,
     AuditBackgroundQueue,

@@ -5,7 +5,7 @@ import { ClsService } from 'nestjs-cls';
 import type { RequestContext } from '@/common/context/request-context';
 import type { ActionLogEntry, ActionLogInput, AuditWriteOutcome } from './audit.types';
 import { EntityTypeRegistry } from './entity-type.registry';
-import { SELECT_ENTRY } from './query/action-log.projection';
+import { JOIN_CHAIN, SELECT_CHAIN, SELECT_ENTRY } from './query/action-log.projection';
 import { actorRolesOf, auditContextOf } from './write/audit-context';
 import { AuditEntryWriter } from './write/audit-entry.writer';
 import { validateEntry } from './write/audit-entry.validator';
@@ -54,7 +54,7 @@ export class AuditingService {
 
   private async findByEventId(eventId: string): Promise<ActionLogEntry | null> {
     const rows: ActionLogEntry[] = await this.txHost.tx.query(
-      `SELECT ${SELECT_ENTRY} FROM action_log WHERE event_id = $1`,
+      `SELECT ${SELECT_ENTRY}, ${SELECT_CHAIN} FROM action_log l ${JOIN_CHAIN} WHERE l.event_id = $1`,
       [eventId],
     );
     return rows[0] ?? null;

@@ -26,6 +26,8 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
 })
 // A GIN index (for `actor_roles @> ...`): TypeORM cannot declare one, so it leaves it alone.
 @Index('action_log_actor_roles_idx', { synchronize: false })
+// The sealer's order (see the AuditHashChain migration).
+@Index('action_log_tx_idx', ['tx', 'id'])
 export class ActionLog {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
@@ -77,4 +79,14 @@ export class ActionLog {
 
   @Column({ name: 'actor_roles', type: 'text', array: true, default: '{}' })
   actorRoles: string[];
+
+  /** The storing transaction's id: the sealer's chain order (see the AuditHashChain migration). */
+  @Column({
+    type: 'bigint',
+    default: () => '(pg_current_xact_id())::text::bigint',
+    select: false,
+    insert: false,
+    update: false,
+  })
+  tx: string;
 }

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { NotFoundError } from '@/common/errors/domain-error';
 import { decodeCursor, invalidCursor, toPage, type Page } from '@/common/pagination/cursor';
 import type { ActionLogEntry } from '../audit.types';
-import { SELECT_ENTRY } from './action-log.projection';
+import { JOIN_CHAIN, SELECT_CHAIN, SELECT_ENTRY } from './action-log.projection';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
 const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
@@ -58,7 +58,7 @@ export class ActionLogQueryService {
     const rows: ActionLogEntry[] = await this.dataSource.query(
       // ORDER BY names the table's columns: unqualified, "timestamp" and id would be the
       // SELECT list's text renderings, sorted as text.
-      `SELECT ${SELECT_ENTRY} FROM action_log l
+      `SELECT ${SELECT_ENTRY}, ${SELECT_CHAIN} FROM action_log l ${JOIN_CHAIN}
        ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY l."timestamp" DESC, l.id DESC
        LIMIT ${param(limit + 1)}`,
@@ -70,7 +70,7 @@ export class ActionLogQueryService {
   async findOne(id: string): Promise<ActionLogEntry> {
     if (!isBigint(id)) throw new NotFoundError('Action log entry', id);
     const rows: ActionLogEntry[] = await this.dataSource.query(
-      `SELECT ${SELECT_ENTRY} FROM action_log WHERE id = $1::bigint`,
+      `SELECT ${SELECT_ENTRY}, ${SELECT_CHAIN} FROM action_log l ${JOIN_CHAIN} WHERE l.id = $1::bigint`,
       [id],
     );
     if (!rows[0]) throw new NotFoundError('Action log entry', id);
