@@ -10,7 +10,7 @@ import { DataSource } from 'typeorm';
 import { loadEnv } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { startEmbeddedPostgres } from '@/database/embedded-postgres';
-import { generateSigningKeyPair } from '@/modules/auditing/chain/signing-keys';
+import { generateSigningKeyPair } from '@/modules/auditing';
 
 /** What the benchmarks share: a fresh migrated database, and the app as a child process. */
 

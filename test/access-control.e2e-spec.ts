@@ -44,6 +44,9 @@ const POLICY: Record<string, Role[] | 'public'> = {
   'GET /api/v1/action-logs': ['auditor'],
   'GET /api/v1/action-logs/:id': ['auditor'],
   'GET /api/v1/action-logs/entities/:entityType/:entityId': ['auditor'],
+  'GET /api/v1/action-logs/verify': ['auditor'],
+  'GET /api/v1/action-logs/:id/proof': ['auditor'],
+  'GET /api/v1/action-logs/public-key': 'public',
   'POST /api/v1/mcp-definitions/:id/discover': ['editor'],
   'GET /api/v1/workflow-runs/:id/steps': ['viewer'],
 };

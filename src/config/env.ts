@@ -208,17 +208,12 @@ export class Env {
   AUDIT_CHECKPOINT_SECONDS = 10;
 
   /**
-   * The Ed25519 private key (PKCS#8 PEM) that signs checkpoints. Required in production; in
-   * development and test a missing key is generated once into `audit-signing.key` beside
+   * The Ed25519 private key (PKCS#8 PEM) that signs checkpoints. Required in production (the
+   * start refuses without it, naming the variable); in development and test a missing key is
+   * generated once into `audit-signing.key` beside
    * EMBEDDED_PG_DATA_DIR (`npm run keys:generate` writes one anywhere).
    */
-  @ValidateIf(
-    (env: Env) => env.NODE_ENV === 'production' || env.AUDIT_SIGNING_KEY_FILE !== undefined,
-  )
-  @IsDefined({
-    message:
-      'AUDIT_SIGNING_KEY_FILE is required when NODE_ENV=production: an Ed25519 private key (`npm run keys:generate`)',
-  })
+  @IsOptional()
   @IsString()
   AUDIT_SIGNING_KEY_FILE?: string;
 

@@ -4,6 +4,63 @@
  */
 
 export interface paths {
+    "/api/v1/action-logs/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify the hash chain and its signed checkpoints
+         * @description Recomputes every hash of the range from the entries, checks that positions are gapless, that each signed checkpoint matches the chain and its signature holds (database and checkpoint-file copies), and, over the whole chain, that no entry is outside it.
+         */
+        get: operations["verifyActionLogChain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/action-logs/public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The public key (JWK) that verifies the signed checkpoints */
+        get: operations["getActionLogPublicKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/action-logs/{id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Proof that one entry belongs to the signed history
+         * @description The entry, its chain link and the digests of the entries after it up to the next signed checkpoint: hash = SHA-256(prevHash || SHA-256(JCS(entry))), folded with each following digest, equals the checkpoint's hash, whose Ed25519 signature holds with publicKey.
+         */
+        get: operations["getActionLogProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/action-logs": {
         parameters: {
             query?: never;
@@ -305,6 +362,35 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        CheckpointDto: {
+            /** @example 1000 */
+            seq: string;
+            /** @description The chain's hash at `seq` (hex) */
+            hash: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-23T06:00:00.123456Z
+             */
+            timestamp: string;
+            /** @description The signing key (its JWK thumbprint) */
+            keyId: string;
+            /** @description Ed25519 over the RFC 8785 form of {seq, hash, timestamp, keyId} (base64url) */
+            signature: string;
+        };
+        InvalidDto: {
+            /** @description The first position that does not hold (null: an entry that is in no position) */
+            seq: string | null;
+            /** @example the entry at position 42 does not match its hash (changed, or the chain was rewritten) */
+            reason: string;
+        };
+        VerifyResultDto: {
+            ok: boolean;
+            /** @description Positions checked */
+            checked: number;
+            /** @description The last signed checkpoint reached */
+            lastCheckpoint: components["schemas"]["CheckpointDto"] | null;
+            firstInvalid: components["schemas"]["InvalidDto"] | null;
+        };
         ErrorResponseDto: {
             /** @example 400 */
             statusCode: number;
@@ -313,6 +399,98 @@ export interface components {
             error: string;
             /** @example 8f14e45f-ceea-467f-a0e6-4e1d2c1b9f1a */
             requestId: string;
+        };
+        PublicJwkDto: {
+            /** @enum {string} */
+            kty: "OKP";
+            /** @enum {string} */
+            crv: "Ed25519";
+            /** @description The public key (base64url) */
+            x: string;
+            /** @description RFC 7638 thumbprint: the keyId of checkpoints */
+            kid: string;
+            /** @enum {string} */
+            alg: "EdDSA";
+            /** @enum {string} */
+            use: "sig";
+        };
+        SealedEntryDto: {
+            /**
+             * @description bigint, as a string
+             * @example 1024
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Unique id of the event (idempotent retries)
+             */
+            eventId: string;
+            /**
+             * Format: date-time
+             * @description Set by the database at insert (UTC, µs)
+             * @example 2026-11-22T22:12:54.123456Z
+             */
+            timestamp: string;
+            /** @example user-42 */
+            actorId: string;
+            /** @enum {string} */
+            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
+            /** @example MCP_DEFINITION */
+            entityType: string;
+            /** @example 17 */
+            entityId: string;
+            details?: {
+                [key: string]: unknown;
+            } | null;
+            requestId?: string | null;
+            correlationId?: string | null;
+            ip?: string | null;
+            userAgent?: string | null;
+            method?: string | null;
+            path?: string | null;
+            /**
+             * @description SUCCESS, or a rejected attempt (FAILURE, DENIED)
+             * @enum {string}
+             */
+            outcome: "SUCCESS" | "FAILURE" | "DENIED";
+            /**
+             * @description HTTP status of the request; null for system actions
+             * @example 201
+             */
+            statusCode?: number | null;
+            /**
+             * @description Roles held when acting
+             * @example [
+             *       "editor"
+             *     ]
+             */
+            actorRoles: string[];
+            /** @description Position in the hash chain; null until the sealer has chained the entry (see verify) */
+            seq: string | null;
+            /** @description SHA-256(previous hash || SHA-256(RFC 8785 form of the entry)), hex; null until sealed */
+            hash: string | null;
+            /**
+             * @description The canonical form `hash` covers (fields included); null until sealed
+             * @example 1
+             */
+            hashVersion: number | null;
+        };
+        FollowingDigestDto: {
+            seq: string;
+            digest: string;
+        };
+        ChainProofDto: {
+            entry: components["schemas"]["SealedEntryDto"];
+            /** @example 1 */
+            hashVersion: number;
+            /** @description Hash of the position before (64 zeros before the first) */
+            prevHash: string;
+            /** @description SHA-256 of the entry's RFC 8785 form */
+            digest: string;
+            /** @description Digests of the entries after it, up to the checkpoint */
+            following: components["schemas"]["FollowingDigestDto"][];
+            checkpoint: components["schemas"]["CheckpointDto"];
+            publicKey: components["schemas"]["PublicJwkDto"];
         };
         ActionLogEntryDto: {
             /**
@@ -365,6 +543,15 @@ export interface components {
              *     ]
              */
             actorRoles: string[];
+            /** @description Position in the hash chain; null until the sealer has chained the entry (see verify) */
+            seq: string | null;
+            /** @description SHA-256(previous hash || SHA-256(RFC 8785 form of the entry)), hex; null until sealed */
+            hash: string | null;
+            /**
+             * @description The canonical form `hash` covers (fields included); null until sealed
+             * @example 1
+             */
+            hashVersion: number | null;
         };
         ActionLogPageDto: {
             items: components["schemas"]["ActionLogEntryDto"][];
@@ -709,6 +896,364 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    verifyActionLogChain: {
+        parameters: {
+            query?: {
+                /** @description First position to check (default 1) */
+                fromSeq?: string;
+                /** @description Last position to check (default: the end of the chain) */
+                toSeq?: string;
+            };
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifyResultDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getActionLogPublicKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicJwkDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getActionLogProof: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChainProofDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No entry with this id */
+            404: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The entry is not sealed, or not covered by a signed checkpoint, yet */
+            409: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+                    "X-Request-ID"?: string;
+                    /** @description The caller's X-Correlation-ID when sane, else the request id */
+                    "X-Correlation-ID"?: string;
+                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+                    "X-RateLimit-Limit"?: number;
+                    /** @description Requests left in this window */
+                    "X-RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "X-RateLimit-Reset"?: number;
+                    /** @description Seconds */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
     searchActionLogs: {
         parameters: {
             query?: {

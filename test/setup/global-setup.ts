@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -10,8 +10,10 @@ import {
   type EmbeddedPostgresHandle,
 } from '../../src/database/embedded-postgres';
 import { ensureLoginRole } from '../../src/database/roles';
+import { generateSigningKeyPair } from '../../src/modules/auditing/chain/signing-keys';
 import {
   databaseUrl,
+  KEY_DIR_VAR,
   RUN_ID_VAR,
   RUNTIME_PASSWORD_VAR,
   RUNTIME_ROLE_VAR,
@@ -43,6 +45,15 @@ export default async function globalSetup(): Promise<void> {
   // One secrets key per run (the workers and the apps they start inherit it), so tests never
   // write a key file into the developer's ./.data.
   process.env.MCP_SECRETS_KEY ??= randomBytes(32).toString('base64');
+  // Likewise one checkpoint signing key (production-mode children require one).
+  if (!process.env.AUDIT_SIGNING_KEY_FILE) {
+    const keyDir = await mkdtemp(join(tmpdir(), 'mcp-test-keys-'));
+    process.env.AUDIT_SIGNING_KEY_FILE = join(keyDir, 'audit-signing.key');
+    process.env[KEY_DIR_VAR] = keyDir;
+    await writeFile(process.env.AUDIT_SIGNING_KEY_FILE, generateSigningKeyPair().privatePem, {
+      mode: 0o600,
+    });
+  }
   const runId = `${Date.now().toString(36)}_${process.pid}`;
   process.env[RUN_ID_VAR] = runId;
   process.env[SERVER_URL_VAR] = serverUrl;

@@ -1,5 +1,11 @@
 import { rm } from 'node:fs/promises';
-import { RUN_ID_VAR, RUNTIME_ROLE_VAR, SERVER_URL_VAR, withAdmin } from './test-database';
+import {
+  KEY_DIR_VAR,
+  RUN_ID_VAR,
+  RUNTIME_ROLE_VAR,
+  SERVER_URL_VAR,
+  withAdmin,
+} from './test-database';
 
 export default async function globalTeardown(): Promise<void> {
   const runId = process.env[RUN_ID_VAR];
@@ -17,6 +23,8 @@ export default async function globalTeardown(): Promise<void> {
       if (role) await c.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
     });
   }
+  const keyDir = process.env[KEY_DIR_VAR];
+  if (keyDir) await rm(keyDir, { recursive: true, force: true });
   if (globalThis.__EMBEDDED_PG__) {
     await globalThis.__EMBEDDED_PG__.handle.stop();
     await rm(globalThis.__EMBEDDED_PG__.tempDir, { recursive: true, force: true });

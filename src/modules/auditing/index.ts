@@ -17,3 +17,4 @@ export * from './audit.types';
 export { AuditingModule } from './auditing.module';
 export { ChainSealer, type SealPass } from './chain/chain-sealer.service';
 export { ChainVerificationService } from './chain/chain-verification.service';
+export { generateSigningKeyPair } from './chain/signing-keys';
