@@ -8,6 +8,7 @@ export {
   NotFoundError,
   ConflictError,
   InvalidInputError,
+  ForbiddenError,
 } from './errors/domain-error';
 export { ErrorResponseDto } from './errors/error-response.dto';
 export {

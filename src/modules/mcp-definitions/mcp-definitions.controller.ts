@@ -1,6 +1,18 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Header,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
 import {
   ApiCreatedResponse,
+  ApiExtraModels,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
@@ -24,11 +36,27 @@ import { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
 import type { McpDefinition } from './entities/mcp-definition.entity';
 import type { McpVersion } from './entities/mcp-version.entity';
 import { McpDefinitionsService } from './mcp-definitions.service';
+import {
+  ExportMcpServersQueryDto,
+  ImportMcpServersDto,
+  ImportMcpServersResultDto,
+  McpServerEntryDto,
+  McpServersDocumentDto,
+} from './dto/mcp-servers.dto';
+import {
+  McpServersInteropService,
+  type ImportResult,
+  type McpServersDocument,
+} from './mcp-servers-interop.service';
 
 @ApiTags('mcp-definitions')
+@ApiExtraModels(McpServerEntryDto)
 @Controller('mcp-definitions')
 export class McpDefinitionsController {
-  constructor(private readonly mcp: McpDefinitionsService) {}
+  constructor(
+    private readonly mcp: McpDefinitionsService,
+    private readonly interop: McpServersInteropService,
+  ) {}
 
   @Post()
   @Roles('editor')
@@ -146,5 +174,57 @@ export class McpDefinitionsController {
   @ApiStandardErrors({ notFound: 'No such definition or version' })
   version(@UuidParam() id: string, @Param('version') version: string): Promise<McpVersion> {
     return this.mcp.findVersion(id, version);
+  }
+
+  @Post('import')
+  @Roles('editor')
+  @Audited({
+    // One CREATE entry per definition, all with this request's id: this declaration names the
+    // first; change capture gives every other definition created its own.
+    action: 'CREATE',
+    entity: 'MCP_DEFINITION',
+    entityId: ({ result }: { result: ImportResult }) => result.items[0]?.id,
+    details: ({ result }: { result: ImportResult }) => ({ ...result.items[0] }),
+  })
+  @ApiOperation({
+    operationId: 'importMcpServers',
+    summary:
+      'Import the mcpServers file of desktop MCP clients, all or nothing (stdio servers: admin only; audited: CREATE MCP_DEFINITION for each)',
+  })
+  @ApiCreatedResponse({ type: ImportMcpServersResultDto })
+  @ApiStandardErrors({
+    conflict: 'A name is taken (nothing is imported)',
+    body: true,
+  })
+  import(@Body() dto: ImportMcpServersDto): Promise<ImportResult> {
+    return this.interop.import(dto);
+  }
+
+  @Get('export')
+  @Roles('viewer')
+  @Header('Cache-Control', 'no-store')
+  @Audited({
+    action: 'READ',
+    entity: 'MCP_DEFINITION',
+    entityId: () => 'export',
+    details: ({ query, result }: { query: unknown; result: McpServersDocument }) => ({
+      // Says whether the env/header values left in plain text (a key named like a secret would
+      // itself be redacted). The raw query string or the validated DTO: exactly `true` asked.
+      values:
+        String((query as { includeSecrets?: unknown }).includeSecrets) === 'true'
+          ? 'included'
+          : 'redacted',
+      definitions: Object.keys(result.mcpServers).length,
+    }),
+  })
+  @ApiOperation({
+    operationId: 'exportMcpServers',
+    summary:
+      'Every definition as a desktop client mcpServers file; secret values only with includeSecrets (admin; audited: READ MCP_DEFINITION "export")',
+  })
+  @ApiOkResponse({ type: McpServersDocumentDto })
+  @ApiStandardErrors()
+  export(@Query() query: ExportMcpServersQueryDto): Promise<McpServersDocument> {
+    return this.interop.export(query.includeSecrets === true);
   }
 }

@@ -3,6 +3,8 @@ import { ConfigService } from '@nestjs/config';
 import type { Env } from '@/config/env';
 import { McpDefinitionsController } from './mcp-definitions.controller';
 import { McpDefinitionsService } from './mcp-definitions.service';
+import { McpServersInteropService } from './mcp-servers-interop.service';
+import { StdioPolicy } from './stdio-policy';
 import { SecretsBox } from './secrets/secrets-box';
 import { loadSecretsBox } from './secrets/secrets-key';
 import { SecretsSealer } from './secrets/secrets-sealer';
@@ -30,6 +32,8 @@ import { SecretsSealer } from './secrets/secrets-sealer';
       },
     },
     SecretsSealer,
+    StdioPolicy,
+    McpServersInteropService,
   ],
   exports: [McpDefinitionsService, SecretsBox],
 })
