@@ -212,6 +212,24 @@ describe('OpenAPI contract (e2e)', () => {
     await call(t.http.get(`${API}/mcp-definitions/${id}/versions`), 200);
     await call(t.http.get(`${API}/mcp-definitions/${id}/versions/1.0.0`), 200);
     await call(t.http.get(`${API}/mcp-definitions/${id}/versions/9.9.9`), 404);
+    await call(t.http.get(`${API}/mcp-definitions/${id}/versions/latest`), 400);
+    await call(t.http.get(`${API}/mcp-definitions/${'a'.repeat(101)}`), 414);
+    const servers = { remote: { type: 'http', url: 'http://127.0.0.1:1/mcp' } };
+    await call(t.http.post(`${API}/mcp-definitions/import`).send({ mcpServers: servers }), 201);
+    await call(t.http.post(`${API}/mcp-definitions/import`).send({ mcpServers: servers }), 409);
+    await call(t.http.post(`${API}/mcp-definitions/import`).send({ mcpServers: { x: 1 } }), 400);
+    await call(
+      t.http
+        .post(`${API}/mcp-definitions/import`)
+        .set('X-User-Roles', 'editor')
+        .send({ mcpServers: { local: { command: 'npx' } } }),
+      403,
+    );
+    await call(t.http.get(`${API}/mcp-definitions/export?includeSecrets=true`), 200);
+    await call(
+      t.http.get(`${API}/mcp-definitions/export?includeSecrets=true`).set('X-User-Roles', 'viewer'),
+      403,
+    );
 
     // Workflows and runs
     const wf = await call(
@@ -252,6 +270,7 @@ describe('OpenAPI contract (e2e)', () => {
     const page = await call(t.http.get(`${API}/action-logs?limit=5`), 200);
     await call(t.http.get(`${API}/action-logs?limit=abc`), 400);
     await call(t.http.get(`${API}/action-logs/entities/MCP_DEFINITION/${id}`), 200);
+    await call(t.http.get(`${API}/action-logs/entities/MCP_DEFINITION/${'x'.repeat(101)}`), 414);
     await call(t.http.get(`${API}/action-logs/${page.body.items[0].id}`), 200);
     await call(t.http.get(`${API}/action-logs/999999`), 404);
     await call(t.http.get(`${API}/action-logs/abc`), 400);
@@ -261,5 +280,38 @@ describe('OpenAPI contract (e2e)', () => {
     await call(t.http.get(`${API}/health/audit`).set('X-User-ID', 'system'), 400);
     await call(t.http.get(`${API}/health/audit`), 200);
     await call(t.http.delete(`${API}/mcp-definitions/${missing}`), 404);
+  });
+});
+
+describe('OpenAPI contract: rate limiting (e2e)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp({ env: { RATE_LIMIT_MAX: '2', RATE_LIMIT_WINDOW_SECONDS: '60' } });
+  });
+  afterAll(() => t.close());
+
+  it('answers 429 as documented, with the headers the document declares for it', async () => {
+    const doc = buildOpenApiDocument(t.app);
+    const get = () => t.http.get(`${API}/mcp-definitions`).set('X-User-ID', 'burst');
+    await get().expect(200);
+    await get().expect(200);
+    // The agent holds the answer to the document (status declared, body in the error shape).
+    const res = await get().expect(429);
+    const declared = Object.keys(
+      (doc.paths[`${API}/mcp-definitions`].get!.responses['429'] as { headers: object }).headers,
+    );
+    expect(declared.sort()).toEqual(
+      [
+        'Retry-After',
+        'X-Correlation-ID',
+        'X-RateLimit-Limit',
+        'X-RateLimit-Remaining',
+        'X-RateLimit-Reset',
+        'X-Request-ID',
+      ].sort(),
+    );
+    for (const header of declared) expect(res.headers[header.toLowerCase()]).toBeDefined();
+    expect(new Contract(doc).problems('GET', `${API}/mcp-definitions`, res)).toEqual([]);
   });
 });

@@ -12,7 +12,9 @@ export {
 } from './errors/domain-error';
 export { ErrorResponseDto } from './errors/error-response.dto';
 export {
+  ApiPathParam,
   ApiStandardErrors,
+  MAX_PATH_PARAM_LENGTH,
   ApiUuidParam,
   PatternPipe,
   UuidParam,

@@ -161,6 +161,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mcp-definitions/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import the mcpServers file of desktop MCP clients, all or nothing (stdio servers: admin only; audited: CREATE MCP_DEFINITION for each) */
+        post: operations["importMcpServers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-definitions/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every definition as a desktop client mcpServers file; secret values only with includeSecrets (admin; audited: READ MCP_DEFINITION "export") */
+        get: operations["exportMcpServers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workflows": {
         parameters: {
             query?: never;
@@ -348,6 +382,56 @@ export interface components {
             /** Format: date-time */
             lastFailureAt: string | null;
             lastError: string | null;
+        };
+        McpServerEntryDto: {
+            /**
+             * @description The transport. Import also reads `transport` or `transportType`, and `streamableHttp`; left out: stdio with `command`, streamable HTTP with `url`. Export always writes it
+             * @enum {string}
+             */
+            type?: "stdio" | "sse" | "http" | "streamable-http";
+            /**
+             * @description stdio: the executable
+             * @example npx
+             */
+            command?: string;
+            /**
+             * @description stdio: its arguments
+             * @example [
+             *       "-y",
+             *       "@modelcontextprotocol/server-filesystem",
+             *       "/srv/data"
+             *     ]
+             */
+            args?: string[];
+            /**
+             * @description Environment variables. Export shows "[REDACTED]" values unless includeSecrets=true (admin); import refuses "[REDACTED]"
+             * @example {
+             *       "API_TOKEN": "[REDACTED]"
+             *     }
+             */
+            env?: {
+                [key: string]: string;
+            };
+            /**
+             * Format: uri
+             * @description sse / http: the server URL (import also reads `serverUrl`)
+             */
+            url?: string;
+            /**
+             * @description sse / http: headers sent to the server; values are secrets like env values
+             * @example {
+             *       "Authorization": "[REDACTED]"
+             *     }
+             */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description Turned off in the client: imported with the tag `disabled` (and exported as `disabled: true`) */
+            disabled?: boolean;
+            /** @description This registry's own field; written when not empty */
+            description?: string;
+            /** @description This registry's own field; written when not empty */
+            tags?: string[];
         };
         CreateMcpDefinitionDto: {
             /**
@@ -540,6 +624,52 @@ export interface components {
             items: components["schemas"]["McpVersionDto"][];
             nextCursor: string | null;
         };
+        ImportMcpServersDto: {
+            /**
+             * @description Server name (becomes the definition name: 1–100 of a-z 0-9 . _ -) → how to reach it. Client-only settings (`autoApprove`, `alwaysAllow`, `timeout`, `disabledTools`) are accepted and ignored; any other field is refused
+             * @example {
+             *       "filesystem": {
+             *         "command": "npx",
+             *         "args": [
+             *           "-y",
+             *           "@modelcontextprotocol/server-filesystem",
+             *           "/srv/data"
+             *         ]
+             *       },
+             *       "github": {
+             *         "type": "http",
+             *         "url": "https://mcp.example.com/mcp",
+             *         "headers": {
+             *           "Authorization": "Bearer …"
+             *         }
+             *       }
+             *     }
+             */
+            mcpServers: {
+                [key: string]: components["schemas"]["McpServerEntryDto"];
+            };
+        };
+        ImportMcpServersResultDto: {
+            /** @description The definitions created, by name */
+            items: components["schemas"]["McpDefinitionDto"][];
+            /**
+             * @description Per server, the client-only fields that were ignored (absent: none)
+             * @example {
+             *       "filesystem": [
+             *         "autoApprove"
+             *       ]
+             *     }
+             */
+            ignored: {
+                [key: string]: string[];
+            };
+        };
+        McpServersDocumentDto: {
+            /** @description Every definition, by name, in the format desktop MCP clients read */
+            mcpServers: {
+                [key: string]: components["schemas"]["McpServerEntryDto"];
+            };
+        };
         WorkflowStepDto: {
             /** @example read-config */
             name: string;
@@ -639,7 +769,20 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+        "X-Request-ID": string;
+        /** @description The caller's X-Correlation-ID when sane, else the request id */
+        "X-Correlation-ID": string;
+        /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+        "X-RateLimit-Limit": number;
+        /** @description Requests left in this window */
+        "X-RateLimit-Remaining": number;
+        /** @description Seconds until the window resets */
+        "X-RateLimit-Reset": number;
+        /** @description Seconds to wait before retrying */
+        "Retry-After": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -681,16 +824,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -700,16 +838,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -719,16 +852,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -738,16 +866,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -757,18 +880,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -778,18 +895,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -828,6 +939,7 @@ export interface operations {
             };
             path: {
                 entityType: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
+                /** @description As the trail stores it (longer ids: GET /action-logs?entityId=, up to 256 characters) */
                 entityId: string;
             };
             cookie?: never;
@@ -836,16 +948,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -855,16 +962,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -874,16 +976,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -893,16 +990,25 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -912,18 +1018,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -933,18 +1033,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -973,16 +1067,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -992,16 +1081,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1011,16 +1095,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1030,16 +1109,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1049,16 +1123,25 @@ export interface operations {
             /** @description No entry with this id */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1068,18 +1151,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1089,18 +1166,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1127,16 +1198,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1146,16 +1212,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1165,16 +1226,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1184,16 +1240,11 @@ export interface operations {
             /** @description Needs role admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1203,18 +1254,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1224,18 +1269,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1263,10 +1302,8 @@ export interface operations {
             /** @description The Health Check is successful */
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1329,10 +1366,8 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1342,12 +1377,9 @@ export interface operations {
             /** @description The Health Check is not successful */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1449,16 +1481,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1468,16 +1495,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1487,16 +1509,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1506,16 +1523,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1525,18 +1537,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1546,18 +1552,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1588,16 +1588,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1607,16 +1602,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1626,16 +1616,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1645,16 +1630,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1664,16 +1644,11 @@ export interface operations {
             /** @description The name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1683,16 +1658,11 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1702,18 +1672,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1723,18 +1687,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1763,16 +1721,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1782,16 +1735,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1801,16 +1749,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1820,16 +1763,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1839,16 +1777,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1858,18 +1805,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1879,18 +1820,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1919,16 +1854,11 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1936,16 +1866,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1955,16 +1880,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1974,16 +1894,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1993,16 +1908,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2012,18 +1936,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2033,18 +1951,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2077,16 +1989,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2096,16 +2003,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2115,16 +2017,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2134,16 +2031,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2153,16 +2045,11 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2172,16 +2059,11 @@ export interface operations {
             /** @description The new name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2191,16 +2073,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2210,18 +2101,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2231,18 +2116,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2275,16 +2154,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2294,16 +2168,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2313,16 +2182,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2332,16 +2196,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2351,16 +2210,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,18 +2238,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2391,18 +2253,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2435,16 +2291,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2454,16 +2305,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2473,16 +2319,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2492,16 +2333,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2511,16 +2347,11 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2530,16 +2361,11 @@ export interface operations {
             /** @description This version exists already */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2549,16 +2375,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2568,18 +2403,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2589,18 +2418,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2622,6 +2445,7 @@ export interface operations {
             };
             path: {
                 id: string;
+                /** @description A semantic version such as 1.2.0 */
                 version: string;
             };
             cookie?: never;
@@ -2630,16 +2454,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2649,16 +2468,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2668,16 +2482,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2687,16 +2496,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2706,16 +2510,25 @@ export interface operations {
             /** @description No such definition or version */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2725,18 +2538,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2746,18 +2553,253 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    importMcpServers: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportMcpServersDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportMcpServersResultDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role editor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A name is taken (nothing is imported) */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    exportMcpServers: {
+        parameters: {
+            query?: {
+                /** @description admin only (else 403): the secret values of env and headers in plain text. Audited (READ MCP_DEFINITION "export", details.values = included or redacted) */
+                includeSecrets?: boolean;
+            };
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServersDocumentDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role viewer or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2788,16 +2830,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2807,16 +2844,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2826,16 +2858,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2845,16 +2872,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2864,18 +2886,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2885,18 +2901,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2927,16 +2937,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2946,16 +2951,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2965,16 +2965,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2984,16 +2979,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3003,16 +2993,11 @@ export interface operations {
             /** @description The name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3022,16 +3007,11 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3041,18 +3021,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3062,18 +3036,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3102,16 +3070,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3121,16 +3084,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3140,16 +3098,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3159,16 +3112,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3178,16 +3126,25 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3197,18 +3154,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3218,18 +3169,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3258,16 +3203,11 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3275,16 +3215,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3294,16 +3229,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3313,16 +3243,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3332,16 +3257,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3351,16 +3271,25 @@ export interface operations {
             /** @description The workflow has runs */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3370,18 +3299,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3391,18 +3314,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3435,16 +3352,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3454,16 +3366,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3473,16 +3380,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3492,16 +3394,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3511,16 +3408,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3530,16 +3422,11 @@ export interface operations {
             /** @description The new name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3549,16 +3436,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3568,18 +3464,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3589,18 +3479,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3634,16 +3518,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3653,16 +3532,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3672,16 +3546,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3691,16 +3560,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3710,16 +3574,25 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3729,18 +3602,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3750,18 +3617,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3794,16 +3655,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3813,16 +3669,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3832,16 +3683,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3851,16 +3697,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3870,16 +3711,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3889,16 +3725,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3908,18 +3753,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3929,18 +3768,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3969,16 +3802,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3988,16 +3816,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4007,16 +3830,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4026,16 +3844,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4045,16 +3858,25 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4064,18 +3886,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4085,18 +3901,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4129,16 +3939,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4148,16 +3953,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4167,16 +3967,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4186,16 +3981,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4205,16 +3995,11 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4224,16 +4009,11 @@ export interface operations {
             /** @description Not a legal transition from the current status */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4243,16 +4023,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4262,18 +4051,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4283,18 +4066,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4323,16 +4100,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4342,16 +4114,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4361,16 +4128,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4380,16 +4142,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4399,16 +4156,11 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4418,16 +4170,25 @@ export interface operations {
             /** @description The run has already finished */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4437,18 +4198,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4458,18 +4213,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -5,9 +5,10 @@ import { Pool } from 'pg';
 import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
 import { AppModule, type AppModuleOptions } from '@/app.module';
-import { configureApp, createAdapter } from '@/bootstrap';
+import { buildOpenApiDocument, configureApp, createAdapter } from '@/bootstrap';
 import { AuditBackgroundQueue, AuditRejections } from '@/modules/auditing';
 import { createTestDatabase } from '../setup/test-database';
+import { checkedAgent } from './contract';
 
 export interface TestApp {
   app: NestFastifyApplication;
@@ -87,7 +88,11 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     };
     return {
       app,
-      http: request.agent(app.getHttpServer()),
+      // Every answer is held to the OpenAPI document (opt out per request: outsideContract),
+      // except the document itself and the tests' own fixture routes (not the product's API).
+      http: checkedAgent(request.agent(app.getHttpServer()), () => buildOpenApiDocument(app), {
+        exempt: /^\/docs(-json)?$|^\/api\/v1\/test-/,
+      }),
       db,
       databaseUrl: database.url,
       flushAudit,

@@ -20,7 +20,14 @@ import {
 } from '@nestjs/swagger';
 import type { Page } from '@/common/pagination/cursor';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { ApiStandardErrors, ApiUuidParam, UuidParam } from '@/common/openapi/api-errors.decorator';
+import {
+  ApiPathParam,
+  ApiStandardErrors,
+  ApiUuidParam,
+  PatternPipe,
+  UuidParam,
+} from '@/common/openapi/api-errors.decorator';
+import { SEMVER } from '@/common/validation/validators';
 import { Audited } from '@/modules/auditing';
 import { Roles } from '@/modules/identity';
 import { CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
@@ -171,8 +178,13 @@ export class McpDefinitionsController {
   @ApiOperation({ operationId: 'getMcpVersion', summary: 'One version' })
   @ApiOkResponse({ type: McpVersionDto })
   @ApiUuidParam()
+  @ApiPathParam('version', { pattern: SEMVER.source }, 'A semantic version such as 1.2.0')
   @ApiStandardErrors({ notFound: 'No such definition or version' })
-  version(@UuidParam() id: string, @Param('version') version: string): Promise<McpVersion> {
+  version(
+    @UuidParam() id: string,
+    @Param('version', new PatternPipe('version', SEMVER, 'a semantic version such as 1.2.0'))
+    version: string,
+  ): Promise<McpVersion> {
     return this.mcp.findVersion(id, version);
   }
 

@@ -1,6 +1,10 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiTags, OmitType } from '@nestjs/swagger';
-import { ApiStandardErrors, PatternPipe } from '@/common/openapi/api-errors.decorator';
+import {
+  ApiPathParam,
+  ApiStandardErrors,
+  PatternPipe,
+} from '@/common/openapi/api-errors.decorator';
 
 /** Entry ids are bigints (at most 19 digits); anything else is a 400. */
 const ENTRY_ID = /^[0-9]{1,19}$/;
@@ -49,6 +53,11 @@ export class ActionLogsController {
   @Get('entities/:entityType/:entityId')
   @ApiOperation({ operationId: 'listEntityHistory', summary: "One entity's history, newest first" })
   @ApiOkResponse({ type: ActionLogPageDto })
+  @ApiPathParam(
+    'entityId',
+    {},
+    'As the trail stores it (longer ids: GET /action-logs?entityId=, up to 256 characters)',
+  )
   @ApiStandardErrors()
   history(
     @Param('entityType') entityType: string,
