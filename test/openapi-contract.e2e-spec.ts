@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import type { Response } from 'supertest';
 import { buildOpenApiDocument, serializeOpenApi } from '@/bootstrap';
-import { Contract } from './helpers/contract';
+import request from 'supertest';
+import { checkedAgent, Contract, outsideContract } from './helpers/contract';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
 const API = '/api/v1';
@@ -162,6 +163,53 @@ describe('OpenAPI contract (e2e)', () => {
     ]);
     expect(param('/workflows/{id}/runs', 'status').enum).toHaveLength(5);
     expect(param('/workflow-runs/{id}', 'id')).toMatchObject({ format: 'uuid' });
+    expect(param('/mcp-definitions/{id}/versions/{version}', 'version')).toMatchObject({
+      type: 'string',
+      maxLength: 100,
+      pattern: expect.stringContaining('(0|[1-9]\\d*)'),
+    });
+    expect(param('/action-logs/entities/{entityType}/{entityId}', 'entityId')).toMatchObject({
+      type: 'string',
+      minLength: 1,
+      maxLength: 100,
+    });
+    // The id headers are declared once and referenced by every response.
+    expect(Object.keys(doc.components?.headers ?? {})).toEqual(
+      expect.arrayContaining(['X-Request-ID', 'X-Correlation-ID', 'Retry-After']),
+    );
+    const ok = doc.paths[`${API}/workflows`].get!.responses['200'] as { headers: object };
+    expect(ok.headers).toMatchObject({
+      'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' },
+    });
+  });
+
+  it('fails any request through the test agent whose answer breaks the document, naming the operation', async () => {
+    // A document that promises what the server does not send: a required field, no 404.
+    const doctored = JSON.parse(JSON.stringify(doc)) as OpenAPIObject;
+    const list = doctored.paths[`${API}/mcp-definitions`].get!;
+    (list.responses['200'] as { content: object }).content = {
+      'application/json': {
+        schema: { type: 'object', required: ['total'], properties: { total: { type: 'integer' } } },
+      },
+    };
+    delete (
+      doctored.paths[`${API}/mcp-definitions/{id}`].get!.responses as Record<string, unknown>
+    )['404'];
+    const agent = checkedAgent(request.agent(t.app.getHttpServer()), () => doctored);
+    await expect(agent.get(`${API}/mcp-definitions`).expect(200)).rejects.toThrow(
+      /listMcpDefinitions \(GET \/api\/v1\/mcp-definitions\) 200: body must have required property 'total'/,
+    );
+    await expect(agent.get(`${API}/mcp-definitions`)).rejects.toThrow(
+      /breaks the OpenAPI document/,
+    );
+    await expect(
+      agent.get(`${API}/mcp-definitions/00000000-0000-4000-8000-000000000000`),
+    ).rejects.toThrow(/getMcpDefinition \(GET .*\) answered 404, which it does not declare/);
+    // The test's own expectation is reported first when it fails.
+    await expect(agent.get(`${API}/mcp-definitions`).expect(201)).rejects.toThrow(
+      /expected 201 "Created", got 200 "OK"/,
+    );
+    await outsideContract(agent.get(`${API}/mcp-definitions`)).expect(200);
   });
 
   it('the start-run body is optional', () => {
@@ -311,7 +359,7 @@ describe('OpenAPI contract: rate limiting (e2e)', () => {
         'X-Request-ID',
       ].sort(),
     );
-    for (const header of declared) expect(res.headers[header.toLowerCase()]).toBeDefined();
+    expect(declared.filter((h) => res.headers[h.toLowerCase()] === undefined)).toEqual([]);
     expect(new Contract(doc).problems('GET', `${API}/mcp-definitions`, res)).toEqual([]);
   });
 });
