@@ -1,3 +1,4 @@
+import { outsideContract } from './helpers/contract';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
 const API = '/api/v1/mcp-definitions';
@@ -191,6 +192,33 @@ describe('MCP clients interop: mcpServers import/export (e2e)', () => {
     ]);
     expect(await names()).toEqual([]);
     expect(await t.entries(`outcome = 'SUCCESS'`)).toEqual([]);
+  });
+
+  it('rolls every definition back when a write fails midway (one transaction)', async () => {
+    // Fail the third insert from inside the database: the first two must not survive it.
+    await t.db.query(`CREATE FUNCTION test_fail_third() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.name = 'brave-search' THEN RAISE EXCEPTION 'injected'; END IF; RETURN NEW; END $$`);
+    await t.db.query(
+      `CREATE TRIGGER test_fail_third BEFORE INSERT ON mcp_definitions FOR EACH ROW EXECUTE FUNCTION test_fail_third()`,
+    );
+    try {
+      // An injected fault: its 500 is no part of the documented API.
+      await outsideContract(t.http.post(`${API}/import`).set(ADMIN).send(desktopFile)).expect(500);
+    } finally {
+      await t.db.query(
+        `DROP TRIGGER test_fail_third ON mcp_definitions; DROP FUNCTION test_fail_third()`,
+      );
+    }
+    expect(await names()).toEqual([]);
+    expect(await t.entries(`outcome = 'SUCCESS'`)).toEqual([]);
+  });
+
+  it('keeps secrets out of the entry the import declares (the first server) too', async () => {
+    const file = { mcpServers: { remote: desktopFile.mcpServers.remote } };
+    await t.http.post(`${API}/import`).set(ADMIN).send(file).expect(201);
+    const [entry] = await t.entries(`entity_type = 'MCP_DEFINITION'`);
+    expect(entry.details.headers).toEqual({ Authorization: '[REDACTED]' });
+    expect(JSON.stringify(entry)).not.toMatch(/SECRET/);
   });
 
   it('refuses an empty file, another top-level field, and more than 100 servers', async () => {
