@@ -99,7 +99,7 @@ export interface paths {
         /** List definitions by name (filters: name prefix, tag, transport) */
         get: operations["listMcpDefinitions"];
         put?: never;
-        /** Register an MCP server definition (audited: CREATE MCP_DEFINITION) */
+        /** Register an MCP server definition (stdio: admin only, else 403; audited: CREATE MCP_DEFINITION) */
         post: operations["createMcpDefinition"];
         delete?: never;
         options?: never;
@@ -122,7 +122,7 @@ export interface paths {
         delete: operations["deleteMcpDefinition"];
         options?: never;
         head?: never;
-        /** Change some fields (audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } }) */
+        /** Change some fields (a stdio definition, or a change to stdio: admin only; audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } }) */
         patch: operations["updateMcpDefinition"];
         trace?: never;
     };

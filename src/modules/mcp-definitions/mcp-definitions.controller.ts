@@ -70,7 +70,8 @@ export class McpDefinitionsController {
   @Audited({ action: 'CREATE', entity: 'MCP_DEFINITION' })
   @ApiOperation({
     operationId: 'createMcpDefinition',
-    summary: 'Register an MCP server definition (audited: CREATE MCP_DEFINITION)',
+    summary:
+      'Register an MCP server definition (stdio: admin only, else 403; audited: CREATE MCP_DEFINITION)',
   })
   @ApiCreatedResponse({ type: McpDefinitionDto })
   @ApiStandardErrors({ conflict: 'The name is taken', body: true })
@@ -106,7 +107,7 @@ export class McpDefinitionsController {
   @ApiOperation({
     operationId: 'updateMcpDefinition',
     summary:
-      'Change some fields (audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } })',
+      'Change some fields (a stdio definition, or a change to stdio: admin only; audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } })',
   })
   @ApiOkResponse({ type: McpDefinitionDto })
   @ApiUuidParam()
