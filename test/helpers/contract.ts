@@ -132,7 +132,6 @@ function errorsOf(key: string, validate: ValidateFunction): string[] {
 }
 
 const UNCHECKED = Symbol('uncheckedByContract');
-const HOOKED = Symbol('contractHooked');
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options'] as const;
 
 interface HookableTest {
@@ -166,8 +165,6 @@ export function checkedAgent<A extends object>(
     const send = target[method].bind(agent);
     target[method] = (...args: unknown[]) => {
       const test = send(...args);
-      if ((test as { [HOOKED]?: boolean } & HookableTest)[HOOKED]) return test;
-      Object.assign(test, { [HOOKED]: true });
       const assert = test.assert.bind(test);
       test.assert = (resError, res, fn) =>
         assert(resError, res, (err, answer) => {
