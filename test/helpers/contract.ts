@@ -1,6 +1,9 @@
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { OpenAPIObject } from '@nestjs/swagger';
+import request from 'supertest';
+import { buildOpenApiDocument } from '@/bootstrap';
 
 type Schema = Record<string, unknown>;
 interface Answer {
@@ -185,6 +188,16 @@ export function checkedAgent<A extends object>(
     };
   }
   return agent;
+}
+
+/**
+ * The test app's agent (`t.http`): every answer held to the app's own document, except the
+ * document itself and the tests' fixture routes (`/api/v1/test-*`, not the product's API).
+ */
+export function contractCheckedAgent(app: NestFastifyApplication) {
+  return checkedAgent(request.agent(app.getHttpServer()), () => buildOpenApiDocument(app), {
+    exempt: /^\/docs(-json)?$|^\/api\/v1\/test-/,
+  });
 }
 
 /** Exempts one request from the contract check (say why at the call site). */
