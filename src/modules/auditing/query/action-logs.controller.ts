@@ -1,10 +1,6 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiTags, OmitType } from '@nestjs/swagger';
-import {
-  ApiPathParam,
-  ApiStandardErrors,
-  PatternPipe,
-} from '@/common/openapi/api-errors.decorator';
+import { ApiStandardErrors, PatternPipe } from '@/common/openapi/api-errors.decorator';
 
 /** Entry ids are bigints (at most 19 digits); anything else is a 400. */
 const ENTRY_ID = /^[0-9]{1,19}$/;
@@ -53,11 +49,12 @@ export class ActionLogsController {
   @Get('entities/:entityType/:entityId')
   @ApiOperation({ operationId: 'listEntityHistory', summary: "One entity's history, newest first" })
   @ApiOkResponse({ type: ActionLogPageDto })
-  @ApiPathParam(
-    'entityId',
-    {},
-    'As the trail stores it (longer ids: GET /action-logs?entityId=, up to 256 characters)',
-  )
+  @ApiParam({
+    name: 'entityId',
+    description:
+      'As the trail stores it; the router refuses a path parameter over 100 characters (414): longer ids (up to 256) through GET /action-logs?entityId=',
+    schema: { type: 'string', minLength: 1, maxLength: 100 },
+  })
   @ApiStandardErrors()
   history(
     @Param('entityType') entityType: string,
