@@ -939,7 +939,7 @@ export interface operations {
             };
             path: {
                 entityType: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
-                /** @description As the trail stores it (longer ids: GET /action-logs?entityId=, up to 256 characters) */
+                /** @description As the trail stores it; the router refuses a path parameter over 100 characters (414): longer ids (up to 256) through GET /action-logs?entityId= */
                 entityId: string;
             };
             cookie?: never;
