@@ -83,11 +83,14 @@ export class Contract {
     const declared = responses[String(answer.status)];
     if (!declared) return [`${where} answered ${answer.status}, which it does not declare`];
     const key = `${where} ${answer.status}`;
-    const content = declared.content ?? {};
+    // Media types compare without their parameters (`text/csv; charset=utf-8` is text/csv).
+    const content = Object.fromEntries(
+      Object.entries(declared.content ?? {}).map(([t, media]) => [mediaType(t), media]),
+    );
     if (Object.keys(content).length === 0) {
       return answer.text ? [`${key} declares no body but sent one`] : [];
     }
-    const type = answer.type ?? 'application/json';
+    const type = mediaType(answer.type ?? 'application/json');
     if (!content[type]) {
       return [
         `${key} sent ${type}, which it does not declare (${Object.keys(content).join(', ')})`,
@@ -126,6 +129,10 @@ export class Contract {
   expect(res: Answer & { req: { method: string; path: string } }): void {
     expect(this.problems(res.req.method, res.req.path, res)).toEqual([]);
   }
+}
+
+function mediaType(contentType: string): string {
+  return contentType.split(';')[0].trim().toLowerCase();
 }
 
 function errorsOf(key: string, validate: ValidateFunction): string[] {
