@@ -49,6 +49,8 @@ const POLICY: Record<string, Role[] | 'public'> = {
   'GET /api/v1/action-logs/public-key': 'public',
   'POST /api/v1/mcp-definitions/:id/discover': ['editor'],
   'GET /api/v1/workflow-runs/:id/steps': ['viewer'],
+  'POST /api/v1/mcp-definitions/import': ['editor'],
+  'GET /api/v1/mcp-definitions/export': ['viewer'],
 };
 
 /** Ids that exist nowhere: a caller the guard lets through gets 404/400, never a change. */

@@ -156,7 +156,7 @@ export interface paths {
         /** List definitions by name (filters: name prefix, tag, transport) */
         get: operations["listMcpDefinitions"];
         put?: never;
-        /** Register an MCP server definition (audited: CREATE MCP_DEFINITION) */
+        /** Register an MCP server definition (stdio: admin only, else 403; audited: CREATE MCP_DEFINITION) */
         post: operations["createMcpDefinition"];
         delete?: never;
         options?: never;
@@ -179,7 +179,7 @@ export interface paths {
         delete: operations["deleteMcpDefinition"];
         options?: never;
         head?: never;
-        /** Change some fields (audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } }) */
+        /** Change some fields (a stdio definition, or a change to stdio: admin only; audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } }) */
         patch: operations["updateMcpDefinition"];
         trace?: never;
     };
@@ -229,6 +229,40 @@ export interface paths {
         put?: never;
         /** Connect to the server (initialize + tools/list) and publish what it offers as a new version (audited: CREATE MCP_VERSION; a failure is a FAILURE entry) */
         post: operations["discoverMcpTools"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-definitions/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import the mcpServers file of desktop MCP clients, all or nothing (stdio servers: admin only; audited: CREATE MCP_DEFINITION for each) */
+        post: operations["importMcpServers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-definitions/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every definition as a desktop client mcpServers file; secret values only with includeSecrets (admin; audited: READ MCP_DEFINITION "export") */
+        get: operations["exportMcpServers"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -570,6 +604,56 @@ export interface components {
             lastFailureAt: string | null;
             lastError: string | null;
         };
+        McpServerEntryDto: {
+            /**
+             * @description The transport. Import also reads `transport` or `transportType`, and `streamableHttp`; left out: stdio with `command`, streamable HTTP with `url`. Export always writes it
+             * @enum {string}
+             */
+            type?: "stdio" | "sse" | "http" | "streamable-http";
+            /**
+             * @description stdio: the executable
+             * @example npx
+             */
+            command?: string;
+            /**
+             * @description stdio: its arguments
+             * @example [
+             *       "-y",
+             *       "@modelcontextprotocol/server-filesystem",
+             *       "/srv/data"
+             *     ]
+             */
+            args?: string[];
+            /**
+             * @description Environment variables. Export shows "[REDACTED]" values unless includeSecrets=true (admin); import refuses "[REDACTED]"
+             * @example {
+             *       "API_TOKEN": "[REDACTED]"
+             *     }
+             */
+            env?: {
+                [key: string]: string;
+            };
+            /**
+             * Format: uri
+             * @description sse / http: the server URL (import also reads `serverUrl`)
+             */
+            url?: string;
+            /**
+             * @description sse / http: headers sent to the server; values are secrets like env values
+             * @example {
+             *       "Authorization": "[REDACTED]"
+             *     }
+             */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description Turned off in the client: imported with the tag `disabled` (and exported as `disabled: true`) */
+            disabled?: boolean;
+            /** @description This registry's own field; written when not empty */
+            description?: string;
+            /** @description This registry's own field; written when not empty */
+            tags?: string[];
+        };
         CreateMcpDefinitionDto: {
             /**
              * @description Unique; 1–100 of a-z 0-9 . _ -, starting and ending alphanumeric
@@ -761,6 +845,52 @@ export interface components {
             items: components["schemas"]["McpVersionDto"][];
             nextCursor: string | null;
         };
+        ImportMcpServersDto: {
+            /**
+             * @description Server name (becomes the definition name: 1–100 of a-z 0-9 . _ -) → how to reach it. Client-only settings (`autoApprove`, `alwaysAllow`, `timeout`, `disabledTools`) are accepted and ignored; any other field is refused
+             * @example {
+             *       "filesystem": {
+             *         "command": "npx",
+             *         "args": [
+             *           "-y",
+             *           "@modelcontextprotocol/server-filesystem",
+             *           "/srv/data"
+             *         ]
+             *       },
+             *       "github": {
+             *         "type": "http",
+             *         "url": "https://mcp.example.com/mcp",
+             *         "headers": {
+             *           "Authorization": "Bearer …"
+             *         }
+             *       }
+             *     }
+             */
+            mcpServers: {
+                [key: string]: components["schemas"]["McpServerEntryDto"];
+            };
+        };
+        ImportMcpServersResultDto: {
+            /** @description The definitions created, by name */
+            items: components["schemas"]["McpDefinitionDto"][];
+            /**
+             * @description Per server, the client-only fields that were ignored (absent: none)
+             * @example {
+             *       "filesystem": [
+             *         "autoApprove"
+             *       ]
+             *     }
+             */
+            ignored: {
+                [key: string]: string[];
+            };
+        };
+        McpServersDocumentDto: {
+            /** @description Every definition, by name, in the format desktop MCP clients read */
+            mcpServers: {
+                [key: string]: components["schemas"]["McpServerEntryDto"];
+            };
+        };
         WorkflowStepDto: {
             /** @example read-config */
             name: string;
@@ -891,7 +1021,20 @@ export interface components {
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+        "X-Request-ID": string;
+        /** @description The caller's X-Correlation-ID when sane, else the request id */
+        "X-Correlation-ID": string;
+        /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+        "X-RateLimit-Limit": number;
+        /** @description Requests left in this window */
+        "X-RateLimit-Remaining": number;
+        /** @description Seconds until the window resets */
+        "X-RateLimit-Reset": number;
+        /** @description Seconds to wait before retrying */
+        "Retry-After": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -919,16 +1062,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -938,16 +1076,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -957,16 +1090,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -976,16 +1104,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -995,18 +1118,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1016,18 +1133,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1054,10 +1165,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1067,10 +1176,8 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1099,16 +1206,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1118,16 +1220,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1137,16 +1234,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1156,16 +1248,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1175,16 +1262,11 @@ export interface operations {
             /** @description No entry with this id */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1194,16 +1276,25 @@ export interface operations {
             /** @description The entry is not sealed, or not covered by a signed checkpoint, yet */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1213,18 +1304,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1234,18 +1319,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1291,16 +1370,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1310,16 +1384,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1329,16 +1398,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1348,16 +1412,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1367,18 +1426,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1388,18 +1441,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1438,6 +1485,7 @@ export interface operations {
             };
             path: {
                 entityType: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
+                /** @description As the trail stores it; the router refuses a path parameter over 100 characters (414): longer ids (up to 256) through GET /action-logs?entityId= */
                 entityId: string;
             };
             cookie?: never;
@@ -1446,16 +1494,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1465,16 +1508,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1484,16 +1522,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1503,16 +1536,25 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1522,18 +1564,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1543,18 +1579,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1583,16 +1613,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1602,16 +1627,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1621,16 +1641,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1640,16 +1655,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1659,16 +1669,25 @@ export interface operations {
             /** @description No entry with this id */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1678,18 +1697,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1699,18 +1712,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1737,16 +1744,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1756,16 +1758,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1775,16 +1772,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1794,16 +1786,11 @@ export interface operations {
             /** @description Needs role admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1813,18 +1800,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1834,18 +1815,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1873,10 +1848,8 @@ export interface operations {
             /** @description The Health Check is successful */
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1939,10 +1912,8 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1952,12 +1923,9 @@ export interface operations {
             /** @description The Health Check is not successful */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2059,16 +2027,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2078,16 +2041,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2097,16 +2055,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2116,16 +2069,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2135,18 +2083,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2156,18 +2098,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2198,16 +2134,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2217,16 +2148,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2236,16 +2162,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2255,16 +2176,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2274,16 +2190,11 @@ export interface operations {
             /** @description The name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2293,16 +2204,11 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2312,18 +2218,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2333,18 +2233,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2373,16 +2267,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2392,16 +2281,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2411,16 +2295,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2430,16 +2309,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2449,16 +2323,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2468,18 +2351,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2489,18 +2366,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2529,16 +2400,11 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2546,16 +2412,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2565,16 +2426,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2584,16 +2440,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2603,16 +2454,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2622,18 +2482,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2643,18 +2497,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2687,16 +2535,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2706,16 +2549,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2725,16 +2563,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2744,16 +2577,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2763,16 +2591,11 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2782,16 +2605,11 @@ export interface operations {
             /** @description The new name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2801,16 +2619,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2820,18 +2647,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2841,18 +2662,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2885,16 +2700,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2904,16 +2714,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2923,16 +2728,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2942,16 +2742,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2961,16 +2756,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2980,18 +2784,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3001,18 +2799,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3045,16 +2837,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3064,16 +2851,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3083,16 +2865,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3102,16 +2879,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3121,16 +2893,11 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3140,16 +2907,11 @@ export interface operations {
             /** @description This version exists already */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3159,16 +2921,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3178,18 +2949,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3199,18 +2964,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3232,6 +2991,7 @@ export interface operations {
             };
             path: {
                 id: string;
+                /** @description A semantic version such as 1.2.0 */
                 version: string;
             };
             cookie?: never;
@@ -3240,16 +3000,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3259,16 +3014,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3278,16 +3028,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3297,16 +3042,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3316,16 +3056,25 @@ export interface operations {
             /** @description No such definition or version */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3335,18 +3084,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3356,18 +3099,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3396,16 +3133,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3415,16 +3147,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3434,16 +3161,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3453,16 +3175,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3472,16 +3189,11 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3491,16 +3203,25 @@ export interface operations {
             /** @description A version was published at the same time */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3510,18 +3231,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3531,16 +3246,11 @@ export interface operations {
             /** @description The server could not be reached or broke the protocol (the reason is in message) */
             502: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3550,18 +3260,253 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    importMcpServers: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportMcpServersDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportMcpServersResultDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role editor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A name is taken (nothing is imported) */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    exportMcpServers: {
+        parameters: {
+            query?: {
+                /** @description admin only (else 403): the secret values of env and headers in plain text. Audited (READ MCP_DEFINITION "export", details.values = included or redacted) */
+                includeSecrets?: boolean;
+            };
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServersDocumentDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role viewer or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3592,16 +3537,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3611,16 +3551,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3630,16 +3565,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3649,16 +3579,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3668,18 +3593,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3689,18 +3608,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3731,16 +3644,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3750,16 +3658,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3769,16 +3672,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3788,16 +3686,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3807,16 +3700,11 @@ export interface operations {
             /** @description The name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3826,16 +3714,11 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3845,18 +3728,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3866,18 +3743,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3906,16 +3777,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3925,16 +3791,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3944,16 +3805,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3963,16 +3819,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3982,16 +3833,25 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4001,18 +3861,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4022,18 +3876,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4062,16 +3910,11 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4079,16 +3922,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4098,16 +3936,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4117,16 +3950,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4136,16 +3964,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4155,16 +3978,25 @@ export interface operations {
             /** @description The workflow has runs */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4174,18 +4006,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4195,18 +4021,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4239,16 +4059,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4258,16 +4073,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4277,16 +4087,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4296,16 +4101,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4315,16 +4115,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4334,16 +4129,11 @@ export interface operations {
             /** @description The new name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4353,16 +4143,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4372,18 +4171,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4393,18 +4186,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4438,16 +4225,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4457,16 +4239,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4476,16 +4253,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4495,16 +4267,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4514,16 +4281,25 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4533,18 +4309,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4554,18 +4324,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4598,16 +4362,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4617,16 +4376,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4636,16 +4390,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4655,16 +4404,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4674,16 +4418,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4693,16 +4432,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4712,18 +4460,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4733,18 +4475,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4773,16 +4509,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4792,16 +4523,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4811,16 +4537,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4830,16 +4551,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4849,16 +4565,25 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4868,18 +4593,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4889,18 +4608,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4933,16 +4646,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4952,16 +4660,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4971,16 +4674,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4990,16 +4688,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5009,16 +4702,11 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5028,16 +4716,11 @@ export interface operations {
             /** @description Not a legal transition from the current status */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5047,16 +4730,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5066,18 +4758,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5087,18 +4773,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5127,16 +4807,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5146,16 +4821,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5165,16 +4835,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5184,16 +4849,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5203,16 +4863,11 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5222,16 +4877,25 @@ export interface operations {
             /** @description The run has already finished */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5241,18 +4905,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5262,18 +4920,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5302,16 +4954,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5321,16 +4968,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5340,16 +4982,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5359,16 +4996,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5378,16 +5010,25 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5397,18 +5038,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5418,18 +5053,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -6,8 +6,8 @@ import type { ModuleMetadata } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { Pool } from 'pg';
-import request from 'supertest';
 import TestAgent from 'supertest/lib/agent';
+import { contractCheckedAgent } from './contract';
 import { AppModule, type AppModuleOptions } from '@/app.module';
 import { configureApp, createAdapter } from '@/bootstrap';
 import { AuditBackgroundQueue, AuditRejections, ChainSealer } from '@/modules/auditing';
@@ -130,7 +130,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     };
     return {
       app,
-      http: request.agent(app.getHttpServer()),
+      // Every answer is held to the OpenAPI document (see contract.ts for what is exempt).
+      http: contractCheckedAgent(app),
       db,
       databaseUrl: database.url,
       appDatabaseUrl,

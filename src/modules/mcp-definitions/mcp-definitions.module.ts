@@ -5,6 +5,8 @@ import { McpDefinitionsController } from './mcp-definitions.controller';
 import { McpDefinitionsService } from './mcp-definitions.service';
 import { McpConnector } from './client/mcp-connector';
 import { McpDiscoveryService } from './client/mcp-discovery.service';
+import { McpServersInteropService } from './mcp-servers-interop.service';
+import { StdioPolicy } from './stdio-policy';
 import { SecretsBox } from './secrets/secrets-box';
 import { loadSecretsBox } from './secrets/secrets-key';
 import { SecretsSealer } from './secrets/secrets-sealer';
@@ -34,6 +36,8 @@ import { SecretsSealer } from './secrets/secrets-sealer';
     SecretsSealer,
     McpConnector,
     McpDiscoveryService,
+    StdioPolicy,
+    McpServersInteropService,
   ],
   exports: [McpDefinitionsService, SecretsBox, McpConnector],
 })
