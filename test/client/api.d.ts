@@ -396,34 +396,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        CheckpointDto: {
-            /** @example 1000 */
-            seq: string;
-            /** @description The chain's hash at `seq` (hex) */
-            hash: string;
-            /**
-             * Format: date-time
-             * @example 2026-11-23T06:00:00.123456Z
-             */
-            timestamp: string;
-            /** @description The signing key (its JWK thumbprint) */
-            keyId: string;
-            /** @description Ed25519 over the RFC 8785 form of {seq, hash, timestamp, keyId} (base64url) */
-            signature: string;
-        };
-        InvalidDto: {
-            /** @description The first position that does not hold (null: an entry that is in no position) */
-            seq: string | null;
-            /** @example the entry at position 42 does not match its hash (changed, or the chain was rewritten) */
-            reason: string;
-        };
         VerifyResultDto: {
             ok: boolean;
             /** @description Positions checked */
             checked: number;
             /** @description The last signed checkpoint reached */
-            lastCheckpoint: components["schemas"]["CheckpointDto"] | null;
-            firstInvalid: components["schemas"]["InvalidDto"] | null;
+            lastCheckpoint?: {
+                seq: string;
+                hash: string;
+                /** Format: date-time */
+                timestamp: string;
+                keyId: string;
+                signature: string;
+            } | null;
+            /** @description The first position that does not hold (seq null: an entry that is in no position), and why */
+            firstInvalid?: {
+                seq: string | null;
+                reason: string;
+            } | null;
         };
         ErrorResponseDto: {
             /** @example 400 */
@@ -512,6 +502,21 @@ export interface components {
         FollowingDigestDto: {
             seq: string;
             digest: string;
+        };
+        CheckpointDto: {
+            /** @example 1000 */
+            seq: string;
+            /** @description The chain's hash at `seq` (hex) */
+            hash: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-23T06:00:00.123456Z
+             */
+            timestamp: string;
+            /** @description The signing key (its JWK thumbprint) */
+            keyId: string;
+            /** @description Ed25519 over the RFC 8785 form of {seq, hash, timestamp, keyId} (base64url) */
+            signature: string;
         };
         ChainProofDto: {
             entry: components["schemas"]["SealedEntryDto"];

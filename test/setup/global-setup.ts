@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,6 @@ import {
   type EmbeddedPostgresHandle,
 } from '../../src/database/embedded-postgres';
 import { ensureLoginRole } from '../../src/database/roles';
-import { generateSigningKeyPair } from '../../src/modules/auditing/chain/signing-keys';
 import {
   databaseUrl,
   KEY_DIR_VAR,
@@ -25,6 +24,7 @@ import {
 
 declare global {
   var __EMBEDDED_PG__: { handle: EmbeddedPostgresHandle; tempDir: string } | undefined;
+  var __TEST_KEY_REFS__: number | undefined;
 }
 
 /**
@@ -45,14 +45,19 @@ export default async function globalSetup(): Promise<void> {
   // One secrets key per run (the workers and the apps they start inherit it), so tests never
   // write a key file into the developer's ./.data.
   process.env.MCP_SECRETS_KEY ??= randomBytes(32).toString('base64');
-  // Likewise one checkpoint signing key (production-mode children require one).
-  if (!process.env.AUDIT_SIGNING_KEY_FILE) {
+  // Likewise one checkpoint signing key (production-mode children require one). Jest runs this
+  // setup once per project, in one process: the key is shared, and the last teardown removes it.
+  globalThis.__TEST_KEY_REFS__ = (globalThis.__TEST_KEY_REFS__ ?? 0) + 1;
+  if (!process.env[KEY_DIR_VAR]) {
     const keyDir = await mkdtemp(join(tmpdir(), 'mcp-test-keys-'));
-    process.env.AUDIT_SIGNING_KEY_FILE = join(keyDir, 'audit-signing.key');
+    const { privateKey } = generateKeyPairSync('ed25519');
+    await writeFile(
+      join(keyDir, 'audit-signing.key'),
+      privateKey.export({ type: 'pkcs8', format: 'pem' }),
+      { mode: 0o600 },
+    );
     process.env[KEY_DIR_VAR] = keyDir;
-    await writeFile(process.env.AUDIT_SIGNING_KEY_FILE, generateSigningKeyPair().privatePem, {
-      mode: 0o600,
-    });
+    process.env.AUDIT_SIGNING_KEY_FILE ??= join(keyDir, 'audit-signing.key');
   }
   const runId = `${Date.now().toString(36)}_${process.pid}`;
   process.env[RUN_ID_VAR] = runId;

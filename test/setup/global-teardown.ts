@@ -23,8 +23,12 @@ export default async function globalTeardown(): Promise<void> {
       if (role) await c.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
     });
   }
+  globalThis.__TEST_KEY_REFS__ = (globalThis.__TEST_KEY_REFS__ ?? 1) - 1;
   const keyDir = process.env[KEY_DIR_VAR];
-  if (keyDir) await rm(keyDir, { recursive: true, force: true });
+  if (keyDir && globalThis.__TEST_KEY_REFS__ === 0) {
+    await rm(keyDir, { recursive: true, force: true });
+    delete process.env[KEY_DIR_VAR];
+  }
   if (globalThis.__EMBEDDED_PG__) {
     await globalThis.__EMBEDDED_PG__.handle.stop();
     await rm(globalThis.__EMBEDDED_PG__.tempDir, { recursive: true, force: true });

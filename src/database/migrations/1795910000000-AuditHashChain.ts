@@ -26,9 +26,13 @@ export class AuditHashChain1795910000000 implements MigrationInterface {
 
   public async up(q: QueryRunner): Promise<void> {
     // Existing rows get this migration's transaction id: they are chained on the first pass.
+    // A function, so the column's default reads the same in the catalog as in the entity.
     await q.query(`
-      ALTER TABLE action_log
-        ADD COLUMN tx bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint)`);
+      CREATE FUNCTION audit_current_tx() RETURNS bigint LANGUAGE sql STABLE
+      AS $$ SELECT pg_current_xact_id()::text::bigint $$`);
+    await q.query(
+      `ALTER TABLE action_log ADD COLUMN tx bigint NOT NULL DEFAULT audit_current_tx()`,
+    );
     await q.query(`CREATE INDEX action_log_tx_idx ON action_log (tx, id)`);
     await q.query(`
       CREATE TABLE action_log_chain (
@@ -66,6 +70,7 @@ export class AuditHashChain1795910000000 implements MigrationInterface {
     await q.query(`DROP TABLE audit_chain_state`);
     await q.query(`DROP TABLE action_log_chain`);
     await q.query(`ALTER TABLE action_log DROP COLUMN tx`);
+    await q.query(`DROP FUNCTION audit_current_tx()`);
   }
 }
 

@@ -15,7 +15,7 @@ const MAX_PROOF_LINKS = 100_000;
 
 export interface ChainProof {
   /** The entry as the API shows it (with `seq` and `hash`). */
-  entry: ChainedFields & { hash: string };
+  entry: ChainedFields & { hash: string; hashVersion: number };
   hashVersion: number;
   /** The hash of the position before (32 zero bytes before the first). */
   prevHash: string;
@@ -85,7 +85,7 @@ export class ChainVerificationService {
       );
     const first = links[0] as ChainLink & { entry: Omit<ChainedFields, 'seq'> };
     return {
-      entry: { ...first.entry, seq: first.seq, hash: first.hash },
+      entry: { ...first.entry, seq: first.seq, hash: first.hash, hashVersion: first.hashVersion },
       hashVersion: first.hashVersion,
       prevHash: prevHash.toString('hex'),
       digest: digests[0]!.toString('hex'),

@@ -56,13 +56,34 @@ export class VerifyResultDto {
   ok: boolean;
   @ApiProperty({ type: 'integer', description: 'Positions checked' })
   checked: number;
+  // Inline objects: OpenAPI 3.0 cannot make a $ref nullable.
   @ApiProperty({
-    type: CheckpointDto,
+    type: 'object',
     nullable: true,
     description: 'The last signed checkpoint reached',
+    required: ['seq', 'hash', 'timestamp', 'keyId', 'signature'],
+    properties: {
+      seq: { type: 'string', pattern: '^[0-9]+$' },
+      hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      timestamp: { type: 'string', format: 'date-time' },
+      keyId: { type: 'string' },
+      signature: { type: 'string' },
+    },
+    additionalProperties: false,
   })
   lastCheckpoint: CheckpointDto | null;
-  @ApiProperty({ type: InvalidDto, nullable: true })
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    description:
+      'The first position that does not hold (seq null: an entry that is in no position), and why',
+    required: ['seq', 'reason'],
+    properties: {
+      seq: { type: 'string', nullable: true, pattern: '^[0-9]+$' },
+      reason: { type: 'string' },
+    },
+    additionalProperties: false,
+  })
   firstInvalid: InvalidDto | null;
 }
 

@@ -83,7 +83,7 @@ export class ActionLog {
   /** The storing transaction's id: the sealer's chain order (see the AuditHashChain migration). */
   @Column({
     type: 'bigint',
-    default: () => '(pg_current_xact_id())::text::bigint',
+    default: () => 'audit_current_tx()',
     select: false,
     insert: false,
     update: false,
