@@ -12,7 +12,6 @@ import {
 import { ensureLoginRole } from '../../src/database/roles';
 import {
   databaseUrl,
-  KEY_DIR_VAR,
   RUN_ID_VAR,
   RUNTIME_PASSWORD_VAR,
   RUNTIME_ROLE_VAR,
@@ -24,7 +23,7 @@ import {
 
 declare global {
   var __EMBEDDED_PG__: { handle: EmbeddedPostgresHandle; tempDir: string } | undefined;
-  var __TEST_KEY_REFS__: number | undefined;
+  var __TEST_KEY_DIR__: string | undefined;
 }
 
 /**
@@ -45,10 +44,10 @@ export default async function globalSetup(): Promise<void> {
   // One secrets key per run (the workers and the apps they start inherit it), so tests never
   // write a key file into the developer's ./.data.
   process.env.MCP_SECRETS_KEY ??= randomBytes(32).toString('base64');
-  // Likewise one checkpoint signing key (production-mode children require one). Jest runs this
-  // setup once per project, in one process: the key is shared, and the last teardown removes it.
-  globalThis.__TEST_KEY_REFS__ = (globalThis.__TEST_KEY_REFS__ ?? 0) + 1;
-  if (!process.env[KEY_DIR_VAR]) {
+  // Likewise one checkpoint signing key (production-mode children require one). A run started
+  // by a test (generate-module runs a scratch copy's suite) inherits it and must leave it: only
+  // the process that made the directory removes it.
+  if (!process.env.AUDIT_SIGNING_KEY_FILE) {
     const keyDir = await mkdtemp(join(tmpdir(), 'mcp-test-keys-'));
     const { privateKey } = generateKeyPairSync('ed25519');
     await writeFile(
@@ -56,8 +55,8 @@ export default async function globalSetup(): Promise<void> {
       privateKey.export({ type: 'pkcs8', format: 'pem' }),
       { mode: 0o600 },
     );
-    process.env[KEY_DIR_VAR] = keyDir;
-    process.env.AUDIT_SIGNING_KEY_FILE ??= join(keyDir, 'audit-signing.key');
+    process.env.AUDIT_SIGNING_KEY_FILE = join(keyDir, 'audit-signing.key');
+    globalThis.__TEST_KEY_DIR__ = keyDir;
   }
   const runId = `${Date.now().toString(36)}_${process.pid}`;
   process.env[RUN_ID_VAR] = runId;

@@ -1,11 +1,5 @@
 import { rm } from 'node:fs/promises';
-import {
-  KEY_DIR_VAR,
-  RUN_ID_VAR,
-  RUNTIME_ROLE_VAR,
-  SERVER_URL_VAR,
-  withAdmin,
-} from './test-database';
+import { RUN_ID_VAR, RUNTIME_ROLE_VAR, SERVER_URL_VAR, withAdmin } from './test-database';
 
 export default async function globalTeardown(): Promise<void> {
   const runId = process.env[RUN_ID_VAR];
@@ -23,12 +17,8 @@ export default async function globalTeardown(): Promise<void> {
       if (role) await c.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
     });
   }
-  globalThis.__TEST_KEY_REFS__ = (globalThis.__TEST_KEY_REFS__ ?? 1) - 1;
-  const keyDir = process.env[KEY_DIR_VAR];
-  if (keyDir && globalThis.__TEST_KEY_REFS__ === 0) {
-    await rm(keyDir, { recursive: true, force: true });
-    delete process.env[KEY_DIR_VAR];
-  }
+  if (globalThis.__TEST_KEY_DIR__)
+    await rm(globalThis.__TEST_KEY_DIR__, { recursive: true, force: true });
   if (globalThis.__EMBEDDED_PG__) {
     await globalThis.__EMBEDDED_PG__.handle.stop();
     await rm(globalThis.__EMBEDDED_PG__.tempDir, { recursive: true, force: true });

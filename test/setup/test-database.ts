@@ -7,8 +7,6 @@ import { Client } from 'pg';
  * parallel without sharing rows.
  */
 export const RUN_ID_VAR = 'MCP_TEST_RUN_ID';
-/** The run's temporary directory holding its checkpoint signing key. */
-export const KEY_DIR_VAR = 'MCP_TEST_KEY_DIR';
 export const SERVER_URL_VAR = 'MCP_TEST_SERVER_URL';
 /** The run's login role in `mcp_app` (what the test apps connect as), and its password. */
 export const RUNTIME_ROLE_VAR = 'MCP_TEST_RUNTIME_ROLE';
