@@ -13,6 +13,9 @@ import { AuditSubscriber } from './capture/audit.subscriber';
 import { EntityTypeRegistry } from './entity-type.registry';
 import { ActionLogQueryService } from './query/action-log-query.service';
 import { ActionLogsController } from './query/action-logs.controller';
+import { ActionLogBulkController } from './bulk/action-log-bulk.controller';
+import { ActionLogExportController } from './export/action-log-export.controller';
+import { ActionLogExportService } from './export/action-log-export.service';
 import { HTTP_ERROR_OBSERVERS } from '@/common/errors/http-error-observer';
 import { AuditBackgroundQueue } from './write/audit-background.queue';
 import { AuditEntryWriter } from './write/audit-entry.writer';
@@ -41,13 +44,14 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
       }),
     ]),
   ],
-  controllers: [ActionLogsController],
+  controllers: [ActionLogsController, ActionLogBulkController, ActionLogExportController],
   providers: [
     AuditingService,
     AuditEntryWriter,
     AuditMetrics,
     AuditOutboxService,
     ActionLogQueryService,
+    ActionLogExportService,
     EntityTypeRegistry,
     AuditHealthIndicator,
     AuditSubscriber,
