@@ -5,12 +5,12 @@ import { encodeCursor, type Page } from '@/common/pagination/cursor';
 import type { ActionLogEntry } from '../audit.types';
 import { ENTRY_JSON } from './action-log.projection';
 import {
-  exactSql,
+  containmentSql,
   isBigint,
   planSearch,
-  POSITION,
   searchSql,
-  windowEndSql,
+  SCAN_BUDGET,
+  windowSql,
   type SearchFilters,
 } from './action-log.search';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
@@ -24,6 +24,13 @@ export interface JsonPage {
 /** A page's response body, byte for byte what `JSON.stringify` of the parsed page would be. */
 export function pageBody(page: JsonPage): string {
   return `{"items":[${page.items.join(',')}],"nextCursor":${JSON.stringify(page.nextCursor)}}`;
+}
+
+interface Window {
+  n: number;
+  dense: number;
+  t: string | null;
+  i: string | null;
 }
 
 interface Row {
@@ -53,23 +60,20 @@ export class ActionLogQueryService {
     );
     if (rows.length > limit || plan.residual.length === 0) return this.page(rows, limit);
     // A short page after a window of residual checks: did the window end the scan?
-    const params = plan.params.slice(0, -1);
-    const [end]: { t: string; i: string }[] = await this.dataSource.query(
-      windowEndSql(plan),
-      params,
+    const [window]: Window[] = await this.dataSource.query(
+      windowSql(plan),
+      plan.params.slice(0, plan.windowParams),
     );
-    if (!end) return this.page(rows, limit);
-    if (filters.details) {
+    if (window.n < SCAN_BUDGET || !window.t || !window.i) return this.page(rows, limit);
+    if (plan.containment && window.dense < limit) {
       // Sparse matches of a containment: the GIN index finds them without walking.
-      return this.page(
-        await this.dataSource.query(exactSql(plan, `${ENTRY_JSON} AS j, ${POSITION}`, take), [
-          ...params,
-          limit + 1,
-        ]),
-        limit,
+      const exact: Row[] = await this.dataSource.query(
+        containmentSql(plan, `${ENTRY_JSON} AS j`, take),
+        plan.params,
       );
+      return this.page(exact, limit);
     }
-    return { items: rows.map((r) => r.j), nextCursor: encodeCursor([end.t, end.i]) };
+    return { items: rows.map((r) => r.j), nextCursor: encodeCursor([window.t, window.i]) };
   }
 
   /** One page of a search, parsed (for code; the API sends `search`'s texts as they are). */

@@ -1,4 +1,5 @@
 import { decodeCursor, invalidCursor } from '@/common/pagination/cursor';
+import { ACTION_TYPES } from '../audit.types';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
 /**
@@ -14,9 +15,10 @@ import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
  * (even empty) with a `nextCursor` where the window ended: the next request goes on from
  * there. No request walks the log end to end, whatever it asks.
  *
- * `details` (containment) is the one residual filter with an index of its own (GIN): when its
- * window comes back short, matches are sparse, and the GIN index finds them directly (reading
- * only the entries that contain the object, fewer than limit/SCAN_BUDGET of the rows walked).
+ * `details` (containment) is the one residual filter with an index of its own (GIN): when a
+ * window comes back short *and* the object itself matched fewer than `limit` of its rows (it
+ * is rare: under 1 % of the entries), the GIN index finds the matches directly instead, reading
+ * only entries that contain the object. When it is common, the window's cursor is the answer.
  */
 export const SCAN_BUDGET = 5000;
 
@@ -65,42 +67,81 @@ export function cursorPosition(cursor: string): [timestamp: string, id: string] 
 
 export interface SearchPlan {
   params: unknown[];
-  /** `WHERE` predicates the driving index answers (with the time window and the cursor). */
-  driving: string[];
+  /**
+   * The driving scan: one branch per index range it reads (none: the time index). A branch's
+   * `lead` is its last equality, written as a one-value range and sorted on first, so that only
+   * the driver's index gives the order (the planner would otherwise walk the time index instead
+   * when the equality matches many entries, reading far more than the window).
+   */
+  branches: { predicates: string[]; lead: string }[];
+  /** The time window and the cursor (ranges on every driving index's `"timestamp", id`). */
+  range: string[];
+  /** The driving predicates as plain equalities (for queries without a window). */
+  plain: string[];
   /** Predicates checked on the driving scan's window. */
   residual: string[];
+  /** The `details` containment (one of `residual`), which the GIN index can drive. */
+  containment?: string;
+  /** How many of `params` the driving predicates and the containment take (the first ones). */
+  windowParams: number;
 }
 
-/** Splits the filters into driving and residual predicates (parameters numbered from $1). */
+/**
+ * Splits the filters into driving and residual predicates. Parameters are numbered driving
+ * first, then the containment, then the other residual ones, so a query over the driving scan
+ * (and the containment) takes a prefix of `params`: `windowParams` of them.
+ */
 export function planSearch(filters: SearchFilters, cursor?: string): SearchPlan {
-  const params: unknown[] = [];
-  const param = (value: unknown): string => `$${params.push(value)}`;
   const present = (k: EqualityFilter) => filters[k] !== undefined;
   const driver = DRIVERS.find((d) => d.keys.every(present) && (d.serves?.(filters) ?? true));
-  const driving: string[] = [];
-  const residual: string[] = [];
-  for (const key of Object.keys(COLUMN) as EqualityFilter[]) {
-    if (!present(key)) continue;
-    (driver?.keys.includes(key) ? driving : residual).push(
-      `${COLUMN[key]} = ${param(filters[key])}`,
+  const params: unknown[] = [];
+  const param = (value: unknown): string => `$${params.push(value)}`;
+  const plain: string[] = [];
+  const equal: string[] = [];
+  let lead: { column: string; p: string } | undefined;
+  for (const key of driver?.keys ?? []) {
+    const p = param(filters[key]);
+    plain.push(`${COLUMN[key]} = ${p}`);
+    if (key === driver?.keys[driver.keys.length - 1]) lead = { column: COLUMN[key], p };
+    else equal.push(`${COLUMN[key]} = ${p}`);
+  }
+  const oneValue = (column: string, p: string) => `${column} >= ${p} AND ${column} <= ${p}`;
+  const branches =
+    driver?.keys.length === 1 && driver.keys[0] === 'entityType'
+      ? // No index leads with entity_type then "timestamp": one branch per action type of
+        // (entity_type, action_type, "timestamp", id), merged.
+        ACTION_TYPES.map((type) => ({
+          predicates: [...plain, oneValue('action_type', `'${type}'`)],
+          lead: 'action_type',
+        }))
+      : lead
+        ? [{ predicates: [...equal, oneValue(lead.column, lead.p)], lead: lead.column }]
+        : [];
+  const range: string[] = [];
+  if (filters.from) range.push(`"timestamp" >= ${param(filters.from)}::timestamptz`);
+  if (filters.to) range.push(`"timestamp" < ${param(filters.to)}::timestamptz`);
+  if (cursor) {
+    const [ts, id] = cursorPosition(cursor).map(param);
+    // The plain bound on "timestamp" is redundant, but the planner estimates it (a row
+    // comparison it does not), which keeps it off bitmap scans of the rest of the log.
+    range.push(
+      `"timestamp" <= ${ts}::timestamptz`,
+      `("timestamp", id) < (${ts}::timestamptz, ${id}::bigint)`,
     );
   }
-  // Containments, so the GIN indexes can serve them.
-  if (filters.actorRole) {
-    residual.push(`actor_roles @> ARRAY[${param(filters.actorRole)}]::text[]`);
+  const containment = filters.details
+    ? `details @> ${param(JSON.stringify(filters.details))}::jsonb`
+    : undefined;
+  const windowParams = params.length;
+  const residual = containment ? [containment] : [];
+  for (const key of Object.keys(COLUMN) as EqualityFilter[]) {
+    if (present(key) && !driver?.keys.includes(key)) {
+      residual.push(`${COLUMN[key]} = ${param(filters[key])}`);
+    }
   }
-  if (filters.details) {
-    residual.push(`details @> ${param(JSON.stringify(filters.details))}::jsonb`);
-  }
-  // Every driving index continues with ("timestamp", id): the window and the cursor are ranges
-  // on it.
-  if (filters.from) driving.push(`"timestamp" >= ${param(filters.from)}::timestamptz`);
-  if (filters.to) driving.push(`"timestamp" < ${param(filters.to)}::timestamptz`);
-  if (cursor) {
-    const [ts, id] = cursorPosition(cursor);
-    driving.push(`("timestamp", id) < (${param(ts)}::timestamptz, ${param(id)}::bigint)`);
-  }
-  return { params, driving, residual };
+  // A containment, so the GIN index on actor_roles could serve it.
+  if (filters.actorRole) residual.push(`actor_roles @> ARRAY[${param(filters.actorRole)}]::text[]`);
+  return { params, branches, range, plain, residual, containment, windowParams };
 }
 
 const where = (predicates: string[]): string =>
@@ -111,6 +152,30 @@ export const POSITION = `to_char(l."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T
 
 // ORDER BY names the relation's columns, never the output's (the JSON text).
 const NEWEST_FIRST = `ORDER BY l."timestamp" DESC, l.id DESC`;
+const leadFirst = (lead: string) => `ORDER BY l.${lead} DESC, l."timestamp" DESC, l.id DESC`;
+
+/**
+ * The first `n` rows of the driving scan (all columns, as `l`) and the ORDER BY that keeps
+ * them in their order (newest first).
+ */
+function driving(plan: SearchPlan, n: string): { from: string; order: string } {
+  const scan = (predicates: string[], order: string) =>
+    `SELECT * FROM action_log l ${where([...predicates, ...plan.range])} ${order} LIMIT ${n}`;
+  if (plan.branches.length === 0) {
+    return { from: `(${scan([], NEWEST_FIRST)}) l`, order: NEWEST_FIRST };
+  }
+  if (plan.branches.length === 1) {
+    const [{ predicates, lead }] = plan.branches;
+    return { from: `(${scan(predicates, leadFirst(lead))}) l`, order: leadFirst(lead) };
+  }
+  const union = plan.branches
+    .map(({ predicates, lead }) => `(${scan(predicates, leadFirst(lead))})`)
+    .join(' UNION ALL ');
+  return {
+    from: `(SELECT * FROM (${union}) l ${NEWEST_FIRST} LIMIT ${n}) l`,
+    order: NEWEST_FIRST,
+  };
+}
 
 /**
  * The rows of the search, newest first, at most `limit`: `select` over `l` (a row of the log),
@@ -118,29 +183,41 @@ const NEWEST_FIRST = `ORDER BY l."timestamp" DESC, l.id DESC`;
  * on the first SCAN_BUDGET rows of the driving scan only.
  */
 export function searchSql(plan: SearchPlan, select: string, limit: string): string {
-  if (plan.residual.length === 0) {
-    return `SELECT ${select}, ${POSITION} FROM action_log l ${where(plan.driving)}
-            ${NEWEST_FIRST} LIMIT ${limit}`;
-  }
-  return `SELECT ${select}, ${POSITION}
-          FROM (SELECT * FROM action_log l ${where(plan.driving)} ${NEWEST_FIRST}
-                LIMIT ${SCAN_BUDGET}) l
-          ${where(plan.residual)} ${NEWEST_FIRST} LIMIT ${limit}`;
+  const { from, order } = driving(plan, plan.residual.length ? String(SCAN_BUDGET) : limit);
+  return `SELECT ${select}, ${POSITION} FROM ${from} ${where(plan.residual)} ${order}
+          LIMIT ${limit}`;
 }
 
 /**
- * The position of the driving scan's last row when the window was full (the next page starts
- * after it); no row when the scan ended inside the window.
+ * The driving scan's window, measured: its size `n`, the position `t`/`i` of its last row, and
+ * how many of its rows the containment (`details`) alone matches (`dense`). A window shorter
+ * than SCAN_BUDGET means the scan ended inside it.
  */
-export function windowEndSql(plan: SearchPlan): string {
-  return `SELECT ${POSITION}
-          FROM (SELECT "timestamp", id FROM action_log l ${where(plan.driving)} ${NEWEST_FIRST}
-                LIMIT ${SCAN_BUDGET}) l
-          ${NEWEST_FIRST} OFFSET ${SCAN_BUDGET - 1} LIMIT 1`;
+export function windowSql(plan: SearchPlan): string {
+  const dense = plan.containment ? `count(*) FILTER (WHERE ${plan.containment})` : '0';
+  const { from } = driving(plan, String(SCAN_BUDGET));
+  return `WITH w AS MATERIALIZED (
+            SELECT l."timestamp", l.id${plan.containment ? ', l.details' : ''} FROM ${from})
+          SELECT s.n, s.dense, e.t, e.i
+          FROM (SELECT count(*)::int AS n, ${dense}::int AS dense FROM w) s
+          LEFT JOIN LATERAL (SELECT ${POSITION} FROM w l
+                             ORDER BY l."timestamp", l.id LIMIT 1) e ON true`;
 }
 
-/** Every predicate in one WHERE, no window: for the GIN path and for exports. */
-export function exactSql(plan: SearchPlan, select: string, limit?: string): string {
-  return `SELECT ${select} FROM action_log l ${where([...plan.driving, ...plan.residual])}
-          ${NEWEST_FIRST}${limit ? ` LIMIT ${limit}` : ''}`;
+/** Every predicate in one WHERE, no window, newest first: an export's query. */
+export function exactSql(plan: SearchPlan, select: string): string {
+  return `SELECT ${select} FROM action_log l
+          ${where([...plan.plain, ...plan.range, ...plan.residual])} ${NEWEST_FIRST}`;
+}
+
+/**
+ * The page from the entries that contain `details` (the GIN index), for a containment known to
+ * be rare. The order is on an expression no B-tree provides, so the planner cannot walk an
+ * index in page order hoping to meet matches (on a rare one it would read the whole log): it
+ * must find the matches first, and the GIN index is how.
+ */
+export function containmentSql(plan: SearchPlan, select: string, limit: string): string {
+  return `SELECT ${select}, ${POSITION} FROM action_log l
+          ${where([...plan.plain, ...plan.range, ...plan.residual])}
+          ORDER BY l."timestamp" + interval '0 s' DESC, l.id DESC LIMIT ${limit}`;
 }

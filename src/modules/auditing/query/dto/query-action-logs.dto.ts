@@ -117,11 +117,15 @@ export class QueryActionLogsDto extends PageQueryDto {
   details?: Record<string, unknown>;
 }
 
-/** The parsed JSON of a query parameter; the text itself (refused by the validator) if invalid. */
+/**
+ * The JSON object a query parameter holds; anything else stays the text itself, which the
+ * validator refuses (`null` too: @IsOptional would take it for an absent filter).
+ */
 function parseJson(value: unknown): unknown {
   if (typeof value !== 'string') return value;
   try {
-    return JSON.parse(value) as unknown;
+    const parsed = JSON.parse(value) as unknown;
+    return parsed !== null && typeof parsed === 'object' ? parsed : value;
   } catch {
     return value;
   }
