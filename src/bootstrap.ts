@@ -54,7 +54,7 @@ export function createAdapter(options: AdapterOptions): FastifyAdapter {
   const fastify = adapter.getInstance();
   // A route may raise its own body limit with `@RouteConfig({ bodyLimit })` (bulk ingest).
   fastify.addHook('onRoute', (route) => {
-    const limit = (route.config as { bodyLimit?: unknown } | undefined)?.bodyLimit;
+    const limit: unknown = (route.config as Record<string, unknown> | undefined)?.bodyLimit;
     if (typeof limit === 'number') route.bodyLimit = limit;
   });
   // Echo the ids on every response, including 404s and body-parser errors (413).

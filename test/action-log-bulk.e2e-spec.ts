@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { AuditingService } from '@/modules/auditing';
+import type { BulkEntryInput } from '@/modules/auditing/bulk/bulk-entry.validator';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
-const entry = (overrides: Record<string, unknown> = {}) => ({
+const entry = (overrides: Record<string, unknown> = {}): BulkEntryInput => ({
   eventId: randomUUID(),
   actorId: 'importer',
   actionType: 'UPDATE',

@@ -40,13 +40,12 @@ const FILTERS: Record<string, [many: string, none: string]> = {
   to: [new Date(Date.now() + 60_000).toISOString(), '2000-01-01T00:00:00.000Z'],
 };
 
-type Plan = Record<string, unknown> & { Plans?: Plan[] };
+type Plan = Record<string, unknown> & { Plans?: Plan[]; 'Index Name'?: string };
 
 /** Every node of a plan that reads action_log (heap or one of its indexes). */
 function logNodes(plan: Plan): Plan[] {
   const own =
-    plan['Relation Name'] === 'action_log' ||
-    String(plan['Index Name'] ?? '').startsWith('action_log')
+    plan['Relation Name'] === 'action_log' || (plan['Index Name'] ?? '').startsWith('action_log')
       ? [plan]
       : [];
   return [...own, ...(plan.Plans ?? []).flatMap(logNodes)];
@@ -101,7 +100,7 @@ describe('Action log search at scale (e2e)', () => {
     for (const { plan } of plans) {
       let total = 0;
       for (const node of logNodes(plan)) {
-        const context = `${JSON.stringify(query)}: ${String(node['Node Type'])} ${String(node['Index Name'] ?? '')}`;
+        const context = `${JSON.stringify(query)}: ${String(node['Node Type'])} ${node['Index Name'] ?? ''}`;
         expect(`${context} ${node['Node Type'] === 'Seq Scan' ? 'Seq Scan' : 'ok'}`).toBe(
           `${context} ok`,
         );
@@ -273,7 +272,7 @@ describe('Action log search at scale (e2e)', () => {
       const { rows } = await t.db.query(`SELECT id::text FROM action_log ORDER BY id LIMIT 2`);
       const res = await t.http.get(`/api/v1/action-logs/${rows[0].id}`).expect(200);
       expect(res.headers['cache-control']).toBe('private, max-age=31536000, immutable');
-      const etag = res.headers.etag as string;
+      const etag = res.headers.etag;
       expect(etag).toMatch(/^"[A-Za-z0-9_-]{43}"$/);
       expect(res.body.id).toBe(rows[0].id);
 

@@ -186,7 +186,7 @@ function validateItem(
     userAgent: context.userAgent,
     method: context.method,
     path: context.path,
-    statusCode: statusCode as number | null,
+    statusCode: statusCode,
   };
 }
 

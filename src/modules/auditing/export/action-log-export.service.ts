@@ -80,7 +80,7 @@ export class ActionLogExportService {
     );
     let body!: Readable;
     const finished = new Promise<boolean>((resolve) => {
-      body = pipeline(rows, ...(stages as [Transform]), (error) => resolve(!error)) as Readable;
+      body = pipeline(rows, ...(stages as [Transform]), (error) => resolve(!error));
     });
     const done = Promise.all([finished, released]).then(([complete]) => ({
       rows: count,

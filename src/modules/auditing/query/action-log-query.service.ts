@@ -11,7 +11,6 @@ import {
   searchSql,
   SCAN_BUDGET,
   windowSql,
-  type SearchFilters,
 } from './action-log.search';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
@@ -52,7 +51,7 @@ export class ActionLogQueryService {
   /** One page of a search, as JSON texts. */
   async search(query: QueryActionLogsDto): Promise<JsonPage> {
     const { limit, cursor, ...filters } = query;
-    const plan = planSearch(filters as SearchFilters, cursor);
+    const plan = planSearch(filters, cursor);
     const take = `$${plan.params.push(limit + 1)}`;
     const rows: Row[] = await this.dataSource.query(
       searchSql(plan, `${ENTRY_JSON} AS j`, take),
