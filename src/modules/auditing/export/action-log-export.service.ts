@@ -48,15 +48,7 @@ export class ActionLogExportService {
     let count = 0;
     const stages: NodeJS.ReadWriteStream[] =
       format === 'ndjson'
-        ? [
-            new Transform({
-              writableObjectMode: true,
-              transform(row: { j: string }, _encoding, callback) {
-                count++;
-                callback(null, `${row.j}\n`);
-              },
-            }),
-          ]
+        ? [ndjsonLines(() => count++)]
         : [
             new Transform({
               objectMode: true,
@@ -89,3 +81,24 @@ export class ActionLogExportService {
     return { body, done };
   }
 }
+
+/** Rows' JSON texts as NDJSON, written in chunks of ~64 KiB (a write per line costs more). */
+function ndjsonLines(counted: () => void): Transform {
+  let chunk = '';
+  return new Transform({
+    writableObjectMode: true,
+    transform(row: { j: string }, _encoding, callback) {
+      counted();
+      chunk += `${row.j}\n`;
+      if (chunk.length < CHUNK_CHARS) return callback();
+      const full = chunk;
+      chunk = '';
+      callback(null, full);
+    },
+    flush(callback) {
+      callback(null, chunk || undefined);
+    },
+  });
+}
+
+const CHUNK_CHARS = 64 * 1024;
