@@ -11,6 +11,7 @@ import {
   searchSql,
   SCAN_BUDGET,
   windowSql,
+  type SearchPlan,
 } from './action-log.search';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
@@ -58,21 +59,26 @@ export class ActionLogQueryService {
       plan.params,
     );
     if (rows.length > limit || plan.residual.length === 0) return this.page(rows, limit);
-    // A short page after a window of residual checks: did the window end the scan?
+    // A short page. With the containment as the only residual filter, its window matched fewer
+    // than `limit`: it is rare, and the GIN index finds the matches without walking.
+    if (plan.containment && plan.residual.length === 1)
+      return this.fromContainment(plan, take, limit);
+    // Otherwise: did the window end the scan, and how rare is the containment?
     const [window]: Window[] = await this.dataSource.query(
       windowSql(plan),
       plan.params.slice(0, plan.windowParams),
     );
     if (window.n < SCAN_BUDGET || !window.t || !window.i) return this.page(rows, limit);
-    if (plan.containment && window.dense < limit) {
-      // Sparse matches of a containment: the GIN index finds them without walking.
-      const exact: Row[] = await this.dataSource.query(
-        containmentSql(plan, `${ENTRY_JSON} AS j`, take),
-        plan.params,
-      );
-      return this.page(exact, limit);
-    }
+    if (plan.containment && window.dense < limit) return this.fromContainment(plan, take, limit);
     return { items: rows.map((r) => r.j), nextCursor: encodeCursor([window.t, window.i]) };
+  }
+
+  private async fromContainment(plan: SearchPlan, take: string, limit: number): Promise<JsonPage> {
+    const rows: Row[] = await this.dataSource.query(
+      containmentSql(plan, `${ENTRY_JSON} AS j`, take),
+      plan.params,
+    );
+    return this.page(rows, limit);
   }
 
   /** One page of a search, parsed (for code; the API sends `search`'s texts as they are). */
