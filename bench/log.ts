@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     await ds.query('VACUUM ANALYZE action_log');
   });
   console.log(`seeded in ${((Date.now() - seedStart) / 1000).toFixed(0)} s`);
-  const server = await startBenchServer(db.url, PORT);
+  let server = await startBenchServer(db.url, PORT);
   try {
     const now = Date.now();
     const day = 86_400_000;
@@ -171,6 +171,9 @@ async function main(): Promise<void> {
     );
 
     await bulk(db.url);
+    // A fresh process, so its RSS is the export's, not what the load above left behind.
+    await stopBenchServer(server);
+    server = await startBenchServer(db.url, PORT);
     await exportRun(db.url, server.pid!);
   } finally {
     await stopBenchServer(server);

@@ -200,8 +200,10 @@ describe('Action log search at scale (e2e)', () => {
       const last = logNodes(plans[plans.length - 1].plan).map((n) => n['Index Name']);
       expect(last).toContain('action_log_details_idx');
 
+      // 1 in 100: not rare enough for the GIN index; a window's worth, and a cursor to go on.
       const failed = await search({ details: '{"status":"FAILED"}', limit: '200' });
-      expect(failed.body.items).toHaveLength(200);
+      expect(failed.body.items.length).toBeGreaterThan(20);
+      expect(failed.body.nextCursor).toEqual(expect.any(String));
       expect(
         failed.body.items.every(
           (e: { details: { status: string } }) => e.details.status === 'FAILED',

@@ -26,6 +26,13 @@ export function pageBody(page: JsonPage): string {
   return `{"items":[${page.items.join(',')}],"nextCursor":${JSON.stringify(page.nextCursor)}}`;
 }
 
+/**
+ * At most this many matches of a containment in a window of SCAN_BUDGET entries (1 in 1,000
+ * for a page of 50) and it is rare enough for the GIN index: fetching all its matches costs
+ * less than the window did. Above, the short page and its cursor are the answer.
+ */
+const sparse = (limit: number): number => Math.floor(limit / 10);
+
 interface Window {
   n: number;
   dense: number;
@@ -59,17 +66,23 @@ export class ActionLogQueryService {
       plan.params,
     );
     if (rows.length > limit || plan.residual.length === 0) return this.page(rows, limit);
-    // A short page. With the containment as the only residual filter, its window matched fewer
-    // than `limit`: it is rare, and the GIN index finds the matches without walking.
-    if (plan.containment && plan.residual.length === 1)
+    // A short page. With the containment as the only residual filter, the page's hits are its
+    // matches in the window: when they are very few, it is rare, and the GIN index finds the
+    // matches without walking (reading about as many entries as match).
+    const onlyContainment = plan.containment !== undefined && plan.residual.length === 1;
+    if (onlyContainment && rows.length <= sparse(limit)) {
       return this.fromContainment(plan, take, limit);
-    // Otherwise: did the window end the scan, and how rare is the containment?
+    }
+    // Otherwise: did the window end the scan (and how rare is the containment)?
     const [window]: Window[] = await this.dataSource.query(
-      windowSql(plan),
-      plan.params.slice(0, plan.windowParams),
+      windowSql(plan, !onlyContainment),
+      // The containment's parameter comes last: dropped when it is not measured.
+      plan.params.slice(0, plan.windowParams - (onlyContainment ? 1 : 0)),
     );
     if (window.n < SCAN_BUDGET || !window.t || !window.i) return this.page(rows, limit);
-    if (plan.containment && window.dense < limit) return this.fromContainment(plan, take, limit);
+    if (!onlyContainment && plan.containment && window.dense <= sparse(limit)) {
+      return this.fromContainment(plan, take, limit);
+    }
     return { items: rows.map((r) => r.j), nextCursor: encodeCursor([window.t, window.i]) };
   }
 

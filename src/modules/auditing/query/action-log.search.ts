@@ -16,9 +16,10 @@ import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
  * there. No request walks the log end to end, whatever it asks.
  *
  * `details` (containment) is the one residual filter with an index of its own (GIN): when a
- * window comes back short *and* the object itself matched fewer than `limit` of its rows (it
- * is rare: under 1 % of the entries), the GIN index finds the matches directly instead, reading
- * only entries that contain the object. When it is common, the window's cursor is the answer.
+ * window comes back short *and* the object itself matched at most `limit / 10` of its rows (it
+ * is rare: about 1 in 1,000 entries or fewer), the GIN index finds the matches directly
+ * instead, reading only entries that contain the object. Otherwise the short page and its
+ * cursor are the answer.
  */
 export const SCAN_BUDGET = 5000;
 
@@ -193,11 +194,12 @@ export function searchSql(plan: SearchPlan, select: string, limit: string): stri
  * how many of its rows the containment (`details`) alone matches (`dense`). A window shorter
  * than SCAN_BUDGET means the scan ended inside it.
  */
-export function windowSql(plan: SearchPlan): string {
-  const dense = plan.containment ? `count(*) FILTER (WHERE ${plan.containment})` : '0';
+export function windowSql(plan: SearchPlan, measureContainment = true): string {
+  const measured = measureContainment ? plan.containment : undefined;
+  const dense = measured ? `count(*) FILTER (WHERE ${measured})` : '0';
   const { from } = driving(plan, String(SCAN_BUDGET));
   return `WITH w AS MATERIALIZED (
-            SELECT l."timestamp", l.id${plan.containment ? ', l.details' : ''} FROM ${from})
+            SELECT l."timestamp", l.id${measured ? ', l.details' : ''} FROM ${from})
           SELECT s.n, s.dense, e.t, e.i
           FROM (SELECT count(*)::int AS n, ${dense}::int AS dense FROM w) s
           LEFT JOIN LATERAL (SELECT ${POSITION} FROM w l
