@@ -14,6 +14,7 @@ export default tseslint.config(
       '*.js',
       'test/client/api.d.ts',
       '*.mjs',
+      'test/fixtures/**/*.mjs',
       '*.cjs',
       '.dependency-cruiser.cjs',
     ],

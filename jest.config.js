@@ -17,7 +17,7 @@ const shared = {
     ],
   },
   transformIgnorePatterns: [
-    '/node_modules/(?!(@nestjs|jose|cookie|file-type|content-disposition|token-types|strtok3|@tokenizer|uint8array-extras|@borewit)/)',
+    '/node_modules/(?!(@nestjs|jose|canonicalize|cookie|file-type|content-disposition|token-types|strtok3|@tokenizer|uint8array-extras|@borewit)/)',
   ],
   moduleNameMapper: { '^@/(.*)$': '<rootDir>/src/$1' },
   // One migrated template database per run (Jest runs a global setup shared by both projects

@@ -4,8 +4,11 @@ import { loadEnv } from './src/config/env';
 import { dataSourceOptions } from './src/database/data-source-options';
 
 /**
- * The DataSource of the plain TypeORM CLI (`npx typeorm -d dist/ormconfig.js ...`): DATABASE_URL
- * from the environment or `.env`. `npm run migration:*` uses the same options and also
+ * The DataSource of the plain TypeORM CLI (`npx typeorm -d dist/ormconfig.js ...`):
+ * DATABASE_MIGRATION_URL (the owner) or else DATABASE_URL, from the environment or `.env`. `npm run migration:*` uses the same options and also
  * provisions the embedded PostgreSQL when DATABASE_URL is unset (src/database/migration-cli.ts).
  */
-export default new DataSource(dataSourceOptions({ url: loadEnv().DATABASE_URL ?? '' }));
+const env = loadEnv();
+export default new DataSource(
+  dataSourceOptions({ url: env.DATABASE_MIGRATION_URL ?? env.DATABASE_URL ?? '' }),
+);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,6 +10,7 @@ import { DataSource } from 'typeorm';
 import { loadEnv } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { startEmbeddedPostgres } from '@/database/embedded-postgres';
+import { generateSigningKeyPair } from '@/modules/auditing';
 
 /** What the benchmarks share: a fresh migrated database, and the app as a child process. */
 
@@ -74,6 +76,20 @@ export async function createBenchDatabase(
 /** The one secrets key of a bench run (production mode requires one). */
 const SECRETS_KEY = process.env.MCP_SECRETS_KEY ?? randomBytes(32).toString('base64');
 
+/** The checkpoint signing key of a bench run (production mode requires one), made once. */
+let signingKeyDir: Promise<string> | undefined;
+export function benchSigningKeyDir(): Promise<string> {
+  signingKeyDir ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mcp-bench-keys-'));
+    await writeFile(join(dir, 'audit-signing.key'), generateSigningKeyPair().privatePem, {
+      mode: 0o600,
+    });
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  })();
+  return signingKeyDir;
+}
+
 /**
  * Starts `bench/server.js` (the real app plus the bench endpoints) in production mode on
  * `databaseUrl` and resolves once it listens. Measures auditing, not identity: trusted
@@ -85,8 +101,11 @@ export async function startBenchServer(
   env: Record<string, string> = {},
   nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
+  const keys = await benchSigningKeyDir();
   const server = spawn(process.execPath, [...nodeArgs, join(__dirname, 'server.js')], {
     env: {
+      AUDIT_SIGNING_KEY_FILE: join(keys, 'audit-signing.key'),
+      AUDIT_CHECKPOINT_FILE: join(keys, `checkpoints-${port}.ndjson`),
       ...process.env,
       DATABASE_URL: databaseUrl,
       PORT: String(port),

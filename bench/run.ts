@@ -11,6 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { BENCH_TABLE_SQL } from './bench.module';
+import { benchMcp } from './mcp';
 import {
   createBenchDatabase,
   median,
@@ -194,7 +195,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+main()
+  .then(() => benchMcp())
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });

@@ -8,6 +8,7 @@ import { AllExceptionsFilter } from '@/common/errors/all-exceptions.filter';
 import { LoggingModule } from '@/common/logging/logging.module';
 import { loadEnv, type Env } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
+import { runMigrations } from '@/database/migrate';
 import { AuditingModule } from '@/modules/auditing';
 import { HealthModule } from '@/modules/health';
 import { IdentityModule } from '@/modules/identity';
@@ -17,6 +18,11 @@ import { WorkflowsModule } from '@/modules/workflows';
 export interface AppModuleOptions {
   /** Overrides DATABASE_URL (main.ts passes the embedded server's URL). */
   databaseUrl?: string;
+  /**
+   * Who runs the migrations (the owner), with `databaseUrl`; unset → `databaseUrl` does. Without
+   * `databaseUrl`, DATABASE_MIGRATION_URL.
+   */
+  migrationUrl?: string;
   /** Where logs go (stdout by default). */
   logStream?: DestinationStream;
   /** Entity classes beyond the `*.entity.ts` files under src (test fixtures). */
@@ -43,9 +49,15 @@ export class AppModule {
         LoggingModule.forRoot(options.logStream),
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],
-          useFactory: (config: ConfigService<Env, true>) => {
+          useFactory: async (config: ConfigService<Env, true>) => {
             const url = options.databaseUrl ?? config.get('DATABASE_URL', { infer: true });
             if (!url) throw new Error('No database: set DATABASE_URL or start through main.ts');
+            const migrationUrl = options.databaseUrl
+              ? options.migrationUrl
+              : config.get('DATABASE_MIGRATION_URL', { infer: true });
+            // Two roles: the owner migrates on its own connection, the pool never is the owner.
+            const separateOwner = migrationUrl !== undefined && migrationUrl !== url;
+            if (separateOwner) await runMigrations(migrationUrl);
             const base = dataSourceOptions({
               url,
               poolSize: config.get('DATABASE_POOL_SIZE', { infer: true }),
@@ -53,7 +65,7 @@ export class AppModule {
             return {
               ...base,
               entities: [...(base.entities as string[]), ...(options.entities ?? [])],
-              migrationsRun: true,
+              migrationsRun: !separateOwner,
             };
           },
         }),

@@ -6,13 +6,14 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import { Logger } from 'nestjs-pino';
 import { acceptId, correlationIdOf, REQUEST_ID_HEADER } from '@/common/context/request-context';
 import { answerClientError, answerFrameworkError } from '@/common/errors/errors-below-nest';
+import { MAX_PATH_PARAM_LENGTH } from '@/common/openapi/api-errors.decorator';
 import { checkInput } from '@/common/validation/unsafe-input';
 import { EntityTypeRegistry } from '@/modules/auditing';
 
 export const API_PREFIX = 'api/v1';
 
 /** Longer path parameters are answered 414 by the router (Fastify's default). */
-const MAX_PARAM_LENGTH = 100;
+const MAX_PARAM_LENGTH = MAX_PATH_PARAM_LENGTH;
 
 export interface AdapterOptions {
   bodyLimit: number;
@@ -116,6 +117,13 @@ const RETRY_AFTER = {
   'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } },
 } as const;
 
+const URI_TOO_LONG = {
+  description: `A path parameter is longer than ${MAX_PATH_PARAM_LENGTH} characters`,
+  content: {
+    'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } },
+  },
+};
+
 /**
  * The OpenAPI document (`/docs-json`, and `openapi.json` at the repo root via
  * `npm run openapi`): the decorators' output plus what holds for every operation.
@@ -153,13 +161,15 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
   // The entity types the trail knows are registered at bootstrap (every @Audited declaration):
   // list them where a client filters by one.
   const entityTypes = app.get(EntityTypeRegistry, { strict: false }).list();
-  for (const item of Object.values(document.paths)) {
+  for (const [path, item] of Object.entries(document.paths)) {
     for (const operation of Object.values(item) as {
-      responses?: object;
+      responses?: Record<string, unknown>;
       security?: unknown[];
       parameters?: { name: string; schema?: Record<string, unknown> }[];
     }[]) {
       if (!operation?.responses) continue;
+      // The router answers 414 for any path parameter over MAX_PATH_PARAM_LENGTH (below Nest).
+      if (path.includes('{')) operation.responses['414'] ??= URI_TOO_LONG;
       for (const parameter of operation.parameters ?? []) {
         if (parameter.name === 'entityType' && parameter.schema)
           parameter.schema.enum = entityTypes;
@@ -170,15 +180,26 @@ export function buildOpenApiDocument(app: NestFastifyApplication): OpenAPIObject
         { headers?: Record<string, unknown> },
       ][]) {
         response.headers = {
-          ...ID_HEADERS,
-          ...(limited ? RATE_HEADERS : {}),
-          ...(code === '429' || code === '503' ? RETRY_AFTER : {}),
+          ...refsTo(ID_HEADERS),
+          ...(limited ? refsTo(RATE_HEADERS) : {}),
+          ...(code === '429' || code === '503' ? refsTo(RETRY_AFTER) : {}),
           ...response.headers,
         };
       }
     }
   }
+  // Declared once, referenced by every response (the document stays small and readable).
+  document.components = {
+    ...document.components,
+    headers: { ...ID_HEADERS, ...RATE_HEADERS, ...RETRY_AFTER },
+  };
   return document;
+}
+
+function refsTo(headers: object): Record<string, { $ref: string }> {
+  return Object.fromEntries(
+    Object.keys(headers).map((name) => [name, { $ref: `#/components/headers/${name}` }]),
+  );
 }
 
 /** openapi.json's exact bytes: stable, so a stale committed file shows as a diff. */

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   if (db.embedded) lifecycle.add('embedded PostgreSQL', (ms) => db.embedded!.stop(ms));
 
   const app = await NestFactory.create<NestFastifyApplication>(
-    AppModule.forRoot({ databaseUrl: db.url, config: env }),
+    AppModule.forRoot({ databaseUrl: db.url, migrationUrl: db.migrationUrl, config: env }),
     createAdapter({
       bodyLimit: env.BODY_LIMIT_BYTES,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

@@ -46,6 +46,13 @@ const POLICY: Record<string, Role[] | 'public'> = {
   'GET /api/v1/action-logs/entities/:entityType/:entityId': ['auditor'],
   'POST /api/v1/action-logs/bulk': ['admin'],
   'GET /api/v1/action-logs/export': ['auditor'],
+  'GET /api/v1/action-logs/verify': ['auditor'],
+  'GET /api/v1/action-logs/:id/proof': ['auditor'],
+  'GET /api/v1/action-logs/public-key': 'public',
+  'POST /api/v1/mcp-definitions/:id/discover': ['editor'],
+  'GET /api/v1/workflow-runs/:id/steps': ['viewer'],
+  'POST /api/v1/mcp-definitions/import': ['editor'],
+  'GET /api/v1/mcp-definitions/export': ['viewer'],
 };
 
 /** Ids that exist nowhere: a caller the guard lets through gets 404/400, never a change. */

@@ -288,7 +288,9 @@ describe('Hardening: hostile input (e2e)', () => {
         .send({ description: 'impostor' });
       expectErrorShape(res, 400);
       expect(res.body.message).toMatch(/system.*reserved/);
-      const { rows } = await t.db.query('SELECT 1 FROM action_log');
+      const { rows } = await t.db.query('SELECT 1 FROM action_log WHERE request_id = $1', [
+        res.headers['x-request-id'],
+      ]);
       expect(rows).toHaveLength(0);
     });
   });

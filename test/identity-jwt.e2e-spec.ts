@@ -41,7 +41,8 @@ async function sign(
   return new SignJWT(payload).setProtectedHeader({ alg, ...(kid ? { kid } : {}) }).sign(key);
 }
 
-const mcp = (name: string) => ({ name, transport: 'stdio', command: 'npx' });
+// HTTP definitions: an editor may create them (a stdio one needs an admin).
+const mcp = (name: string) => ({ name, transport: 'sse', url: 'http://127.0.0.1:1/sse' });
 
 describe('Identity, jwt mode with a public key file (e2e)', () => {
   let t: TestApp;

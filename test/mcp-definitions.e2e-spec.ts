@@ -1,3 +1,4 @@
+import { outsideContract } from './helpers/contract';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
 const stdio = {
@@ -395,11 +396,13 @@ describe('MCP definitions (e2e)', () => {
       `CREATE TRIGGER test_fail_mcp BEFORE UPDATE ON mcp_definitions FOR EACH ROW EXECUTE FUNCTION test_fail_mcp()`,
     );
     try {
-      await t.http
-        .patch(`/api/v1/mcp-definitions/${body.id}`)
-        .set('X-Request-ID', 'req-failing-patch')
-        .send({ env: { OPENAI_API_KEY: `${SECRET}-again` } })
-        .expect(500);
+      // An injected fault: the 500 is no part of the documented API.
+      await outsideContract(
+        t.http
+          .patch(`/api/v1/mcp-definitions/${body.id}`)
+          .set('X-Request-ID', 'req-failing-patch')
+          .send({ env: { OPENAI_API_KEY: `${SECRET}-again` } }),
+      ).expect(500);
     } finally {
       await t.db.query(
         `DROP TRIGGER test_fail_mcp ON mcp_definitions; DROP FUNCTION test_fail_mcp()`,
@@ -497,6 +500,7 @@ describe('MCP definitions (e2e)', () => {
       '404',
       '409',
       '413',
+      '414',
       '429',
       '503',
     ]);
@@ -506,6 +510,7 @@ describe('MCP definitions (e2e)', () => {
       '401',
       '403',
       '404',
+      '414',
       '429',
       '503',
     ]);
@@ -539,6 +544,7 @@ describe('MCP definitions (e2e)', () => {
       '404',
       '409',
       '413',
+      '414',
       '429',
       '503',
     ]);

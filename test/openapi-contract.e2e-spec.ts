@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import type { Response } from 'supertest';
 import { buildOpenApiDocument, serializeOpenApi } from '@/bootstrap';
-import { Contract } from './helpers/contract';
+import request from 'supertest';
+import { checkedAgent, Contract, outsideContract } from './helpers/contract';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
 const API = '/api/v1';
@@ -74,7 +75,8 @@ describe('OpenAPI contract (e2e)', () => {
         ids.push(String(op.operationId));
         const codes = Object.keys(op.responses);
         expect({ where, codes }).toEqual({ where, codes: expect.arrayContaining(['400']) });
-        if (path !== `${API}/health`) {
+        // The two routes that never touch the database.
+        if (path !== `${API}/health` && path !== `${API}/action-logs/public-key`) {
           expect({ where, codes }).toEqual({ where, codes: expect.arrayContaining(['503']) });
         }
         if (op.requestBody) {
@@ -145,6 +147,7 @@ describe('OpenAPI contract (e2e)', () => {
       'READ',
       'UPDATE',
       'DELETE',
+      'EXECUTE',
     ]);
     expect(param('/action-logs', 'outcome').enum).toEqual(['SUCCESS', 'FAILURE', 'DENIED']);
     expect(param('/action-logs', 'entityType').enum).toEqual(
@@ -162,6 +165,53 @@ describe('OpenAPI contract (e2e)', () => {
     ]);
     expect(param('/workflows/{id}/runs', 'status').enum).toHaveLength(5);
     expect(param('/workflow-runs/{id}', 'id')).toMatchObject({ format: 'uuid' });
+    expect(param('/mcp-definitions/{id}/versions/{version}', 'version')).toMatchObject({
+      type: 'string',
+      maxLength: 100,
+      pattern: expect.stringContaining('(0|[1-9]\\d*)'),
+    });
+    expect(param('/action-logs/entities/{entityType}/{entityId}', 'entityId')).toMatchObject({
+      type: 'string',
+      minLength: 1,
+      maxLength: 100,
+    });
+    // The id headers are declared once and referenced by every response.
+    expect(Object.keys(doc.components?.headers ?? {})).toEqual(
+      expect.arrayContaining(['X-Request-ID', 'X-Correlation-ID', 'Retry-After']),
+    );
+    const ok = doc.paths[`${API}/workflows`].get!.responses['200'] as { headers: object };
+    expect(ok.headers).toMatchObject({
+      'X-Request-ID': { $ref: '#/components/headers/X-Request-ID' },
+    });
+  });
+
+  it('fails any request through the test agent whose answer breaks the document, naming the operation', async () => {
+    // A document that promises what the server does not send: a required field, no 404.
+    const doctored = JSON.parse(JSON.stringify(doc)) as OpenAPIObject;
+    const list = doctored.paths[`${API}/mcp-definitions`].get!;
+    (list.responses['200'] as { content: object }).content = {
+      'application/json': {
+        schema: { type: 'object', required: ['total'], properties: { total: { type: 'integer' } } },
+      },
+    };
+    delete (
+      doctored.paths[`${API}/mcp-definitions/{id}`].get!.responses as Record<string, unknown>
+    )['404'];
+    const agent = checkedAgent(request.agent(t.app.getHttpServer()), () => doctored);
+    await expect(agent.get(`${API}/mcp-definitions`).expect(200)).rejects.toThrow(
+      /listMcpDefinitions \(GET \/api\/v1\/mcp-definitions\) 200: body must have required property 'total'/,
+    );
+    await expect(agent.get(`${API}/mcp-definitions`)).rejects.toThrow(
+      /breaks the OpenAPI document/,
+    );
+    await expect(
+      agent.get(`${API}/mcp-definitions/00000000-0000-4000-8000-000000000000`),
+    ).rejects.toThrow(/getMcpDefinition \(GET .*\) answered 404, which it does not declare/);
+    // The test's own expectation is reported first when it fails.
+    await expect(agent.get(`${API}/mcp-definitions`).expect(201)).rejects.toThrow(
+      /expected 201 "Created", got 200 "OK"/,
+    );
+    await outsideContract(agent.get(`${API}/mcp-definitions`)).expect(200);
   });
 
   it('the start-run body is optional', () => {
@@ -212,6 +262,24 @@ describe('OpenAPI contract (e2e)', () => {
     await call(t.http.get(`${API}/mcp-definitions/${id}/versions`), 200);
     await call(t.http.get(`${API}/mcp-definitions/${id}/versions/1.0.0`), 200);
     await call(t.http.get(`${API}/mcp-definitions/${id}/versions/9.9.9`), 404);
+    await call(t.http.get(`${API}/mcp-definitions/${id}/versions/latest`), 400);
+    await call(t.http.get(`${API}/mcp-definitions/${'a'.repeat(101)}`), 414);
+    const servers = { remote: { type: 'http', url: 'http://127.0.0.1:1/mcp' } };
+    await call(t.http.post(`${API}/mcp-definitions/import`).send({ mcpServers: servers }), 201);
+    await call(t.http.post(`${API}/mcp-definitions/import`).send({ mcpServers: servers }), 409);
+    await call(t.http.post(`${API}/mcp-definitions/import`).send({ mcpServers: { x: 1 } }), 400);
+    await call(
+      t.http
+        .post(`${API}/mcp-definitions/import`)
+        .set('X-User-Roles', 'editor')
+        .send({ mcpServers: { local: { command: 'npx' } } }),
+      403,
+    );
+    await call(t.http.get(`${API}/mcp-definitions/export?includeSecrets=true`), 200);
+    await call(
+      t.http.get(`${API}/mcp-definitions/export?includeSecrets=true`).set('X-User-Roles', 'viewer'),
+      403,
+    );
 
     // Workflows and runs
     const wf = await call(
@@ -252,6 +320,7 @@ describe('OpenAPI contract (e2e)', () => {
     const page = await call(t.http.get(`${API}/action-logs?limit=5`), 200);
     await call(t.http.get(`${API}/action-logs?limit=abc`), 400);
     await call(t.http.get(`${API}/action-logs/entities/MCP_DEFINITION/${id}`), 200);
+    await call(t.http.get(`${API}/action-logs/entities/MCP_DEFINITION/${'x'.repeat(101)}`), 414);
     await call(t.http.get(`${API}/action-logs/${page.body.items[0].id}`), 200);
     await call(t.http.get(`${API}/action-logs/999999`), 404);
     await call(t.http.get(`${API}/action-logs/abc`), 400);
@@ -261,5 +330,38 @@ describe('OpenAPI contract (e2e)', () => {
     await call(t.http.get(`${API}/health/audit`).set('X-User-ID', 'system'), 400);
     await call(t.http.get(`${API}/health/audit`), 200);
     await call(t.http.delete(`${API}/mcp-definitions/${missing}`), 404);
+  });
+});
+
+describe('OpenAPI contract: rate limiting (e2e)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp({ env: { RATE_LIMIT_MAX: '2', RATE_LIMIT_WINDOW_SECONDS: '60' } });
+  });
+  afterAll(() => t.close());
+
+  it('answers 429 as documented, with the headers the document declares for it', async () => {
+    const doc = buildOpenApiDocument(t.app);
+    const get = () => t.http.get(`${API}/mcp-definitions`).set('X-User-ID', 'burst');
+    await get().expect(200);
+    await get().expect(200);
+    // The agent holds the answer to the document (status declared, body in the error shape).
+    const res = await get().expect(429);
+    const declared = Object.keys(
+      (doc.paths[`${API}/mcp-definitions`].get!.responses['429'] as { headers: object }).headers,
+    );
+    expect(declared.sort()).toEqual(
+      [
+        'Retry-After',
+        'X-Correlation-ID',
+        'X-RateLimit-Limit',
+        'X-RateLimit-Remaining',
+        'X-RateLimit-Reset',
+        'X-Request-ID',
+      ].sort(),
+    );
+    expect(declared.filter((h) => res.headers[h.toLowerCase()] === undefined)).toEqual([]);
+    expect(new Contract(doc).problems('GET', `${API}/mcp-definitions`, res)).toEqual([]);
   });
 });

@@ -112,7 +112,8 @@ describe('Database outage (e2e, embedded PostgreSQL)', () => {
     await t.app.get(AuditOutboxService).drain();
     const { rows: entries } = await t.db.query<{ entity_id: string; n: number }>(
       `SELECT entity_id, count(*)::int AS n FROM action_log
-       WHERE entity_type = 'MCP_DEFINITION' AND action_type = 'CREATE' GROUP BY entity_id`,
+       WHERE entity_type = 'MCP_DEFINITION' AND action_type = 'CREATE' AND outcome = 'SUCCESS'
+       GROUP BY entity_id`,
     );
     const perId = new Map(entries.map((e) => [e.entity_id, e.n]));
     const created = ok().map((o) => o.id!);

@@ -307,9 +307,11 @@ describe('Outcomes, roles and read auditing (e2e)', () => {
   describe('query filters', () => {
     it('filters by outcome, status code and actor role, and every entry says all three', async () => {
       // Header mode without X-User-Roles holds every role: name the editor's alone.
+      // (An HTTP definition: a stdio one is an admin's to create.)
       const editor = { 'X-User-Roles': 'editor' };
-      await t.http.post('/api/v1/mcp-definitions').set(editor).send(stdio).expect(201);
-      await t.http.post('/api/v1/mcp-definitions').set(editor).send(stdio).expect(409);
+      const remote = { name: 'files', transport: 'sse', url: 'http://127.0.0.1:1/sse' };
+      await t.http.post('/api/v1/mcp-definitions').set(editor).send(remote).expect(201);
+      await t.http.post('/api/v1/mcp-definitions').set(editor).send(remote).expect(409);
       await t.http
         .post('/api/v1/test-gated-widgets')
         .set({ 'x-test-subject': 'ann', 'x-test-roles': 'auditor,viewer', 'x-test-deny': '403' })

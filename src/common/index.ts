@@ -8,10 +8,13 @@ export {
   NotFoundError,
   ConflictError,
   InvalidInputError,
+  ForbiddenError,
 } from './errors/domain-error';
 export { ErrorResponseDto } from './errors/error-response.dto';
 export {
+  ApiPathParam,
   ApiStandardErrors,
+  MAX_PATH_PARAM_LENGTH,
   ApiUuidParam,
   PatternPipe,
   UuidParam,

@@ -57,6 +57,30 @@ describe(validateEnv.name, () => {
   });
 });
 
+describe('DATABASE_MIGRATION_URL', () => {
+  const owner = 'postgres://owner:s3cret@db.test/app';
+
+  it('is read with DATABASE_URL (the owner migrates, DATABASE_URL serves)', () => {
+    const env = validateEnv({
+      DATABASE_URL: 'postgres://svc:pw@db.test/app',
+      DATABASE_MIGRATION_URL: owner,
+    });
+    expect(env.DATABASE_MIGRATION_URL).toBe(owner);
+  });
+
+  it('is refused without DATABASE_URL, and never printed', () => {
+    expect(() => validateEnv({ DATABASE_MIGRATION_URL: owner })).toThrow(
+      /DATABASE_MIGRATION_URL=\(hidden\): needs DATABASE_URL/,
+    );
+    expect(() => validateEnv({ DATABASE_MIGRATION_URL: owner })).not.toThrow(/s3cret/);
+    expect(() =>
+      validateEnv({ DATABASE_URL: owner, DATABASE_MIGRATION_URL: 'mysql://u:s3cret@h/db' }),
+    ).toThrow(
+      /DATABASE_MIGRATION_URL=\(hidden\): DATABASE_MIGRATION_URL must be a postgres:\/\/ URL/,
+    );
+  });
+});
+
 describe(loadEnv.name, () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'mcp-env-'))));

@@ -85,6 +85,15 @@ export class Env {
   @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_URL must be a postgres:// URL' })
   DATABASE_URL?: string;
 
+  /**
+   * With DATABASE_URL only: the owner's connection string, used to run migrations; the service
+   * then connects as DATABASE_URL's role (a member of `mcp_app`, no more). Unset: DATABASE_URL
+   * does both (the app works, `/health` says `leastPrivilege: false`).
+   */
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/.+/, { message: 'DATABASE_MIGRATION_URL must be a postgres:// URL' })
+  DATABASE_MIGRATION_URL?: string;
+
   @Transform(toInt)
   @IsInt()
   @Min(1)
@@ -173,6 +182,56 @@ export class Env {
   @Min(50)
   @Max(600_000)
   AUDIT_RETRY_INTERVAL_MS = 2_000;
+
+  /**
+   * The sealer chains stored entries (hash chain) this often; `0` turns it off (entries stay
+   * unsealed: for benchmarks that compare the chain on and off, never in production).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  AUDIT_SEAL_INTERVAL_MS = 200;
+
+  /** A signed checkpoint every this many chained entries … */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  AUDIT_CHECKPOINT_EVERY = 1_000;
+
+  /** … or this many seconds, whichever comes first (when anything new was chained). */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  AUDIT_CHECKPOINT_SECONDS = 10;
+
+  /**
+   * The Ed25519 private key (PKCS#8 PEM) that signs checkpoints. Required in production (the
+   * start refuses without it, naming the variable); in development and test a missing key is
+   * generated once into `audit-signing.key` beside
+   * EMBEDDED_PG_DATA_DIR (`npm run keys:generate` writes one anywhere).
+   */
+  @IsOptional()
+  @IsString()
+  AUDIT_SIGNING_KEY_FILE?: string;
+
+  /**
+   * Earlier public keys (a JWK Set file) whose checkpoints must still verify after a key
+   * rotation.
+   */
+  @IsOptional()
+  @IsString()
+  AUDIT_PREVIOUS_KEYS_FILE?: string;
+
+  /**
+   * The second copy of every checkpoint, one JSON line each, outside the database. Default:
+   * `audit-checkpoints.ndjson` beside EMBEDDED_PG_DATA_DIR.
+   */
+  @IsOptional()
+  @IsString()
+  AUDIT_CHECKPOINT_FILE?: string;
 
   /**
    * Rejected attempts (401/403, failed handlers) on audited routes get an entry each, up to
@@ -264,11 +323,58 @@ export class Env {
   @Min(1)
   @Max(86_400)
   RATE_LIMIT_WINDOW_SECONDS = 60;
+
+  /** `on`: this instance executes PENDING runs; `off`: an outside worker moves them by the API. */
+  @IsIn(['on', 'off'])
+  WORKFLOW_EXECUTOR: 'on' | 'off' = 'on';
+
+  /** Runs one instance executes at the same time. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  WORKFLOW_MAX_CONCURRENT_RUNS = 4;
+
+  /** A tool call (connecting included) longer than this fails its step and the run. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
+  WORKFLOW_STEP_TIMEOUT_SECONDS = 60;
+
+  /** How often the executor looks for PENDING runs (others' too) and for cancels of its own. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  @Max(600_000)
+  WORKFLOW_POLL_INTERVAL_MS = 1000;
+
+  /** The only executables the service spawns for stdio MCP servers (names or absolute paths). */
+  @Transform(toList)
+  @IsString({ each: true })
+  MCP_STDIO_COMMANDS: string[] = ['node', 'npx'];
+
+  /**
+   * Warm stdio servers kept per definition for the next runs' steps (0: spawn per step). A
+   * server serves one call at a time; one that failed, timed out or was cancelled is stopped.
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(64)
+  MCP_STDIO_POOL_SIZE = 0;
 }
 
 /** Rules across variables (class-validator checks one at a time); one problem per entry. */
 function crossCheck(env: Env): { property: keyof Env; message: string }[] {
   const problems: { property: keyof Env; message: string }[] = [];
+  if (env.DATABASE_MIGRATION_URL && !env.DATABASE_URL) {
+    problems.push({
+      property: 'DATABASE_MIGRATION_URL',
+      message:
+        'needs DATABASE_URL (the embedded PostgreSQL creates its owner and runtime roles itself)',
+    });
+  }
   env.AUTH_MODE ??= env.NODE_ENV === 'production' ? 'jwt' : 'header';
   if (env.AUTH_MODE === 'header' && env.NODE_ENV === 'production' && !env.AUTH_ALLOW_HEADER_MODE) {
     problems.push({

@@ -218,6 +218,7 @@ export async function startEmbeddedPostgres(
       if (options.ephemeral) {
         await rm(dataDir, { recursive: true, force: true });
         await rm(credentialsFile, { force: true });
+        await rm(`${dataDir}.runtime-credentials`, { force: true });
       }
       await rm(ownerFile, { force: true });
     })();

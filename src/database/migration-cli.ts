@@ -9,8 +9,8 @@ import { nextMigrationName, renderMigration } from './migration-naming';
 import { provisionDatabase } from './provision';
 
 /**
- * `npm run migration:run|revert|generate [Name]` against DATABASE_URL (from the environment
- * or `.env`) or the embedded PostgreSQL. `generate` diffs the entities against the migrated
+ * `npm run migration:run|revert|generate [Name]` as the owner: DATABASE_MIGRATION_URL, else
+ * DATABASE_URL (from the environment or `.env`), or the embedded PostgreSQL's superuser. `generate` diffs the entities against the migrated
  * schema and writes `src/database/migrations/<timestamp>-<Name>.ts`, stamped after the newest
  * migration and formatted with Prettier.
  */
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const env = loadEnv();
   const db = await provisionDatabase(env, (m) => console.error(m));
   // The same options as the app and ormconfig.ts, on the provisioned server.
-  const dataSource = new DataSource(dataSourceOptions({ url: db.url }));
+  const dataSource = new DataSource(dataSourceOptions({ url: db.migrationUrl }));
   try {
     await dataSource.initialize();
     switch (command) {

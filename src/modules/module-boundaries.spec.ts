@@ -42,7 +42,7 @@ describe('module boundaries', () => {
     expect(owned).toMatchObject({
       auditing: ['action_log', 'audit_outbox'],
       'mcp-definitions': ['mcp_definitions', 'mcp_versions'],
-      workflows: ['workflow_definitions', 'workflow_runs'],
+      workflows: ['workflow_definitions', 'workflow_run_steps', 'workflow_runs'],
     });
   });
 

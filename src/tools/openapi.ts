@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const db = await provisionDatabase(env, () => undefined);
   try {
     const app = await NestFactory.create<NestFastifyApplication>(
-      AppModule.forRoot({ databaseUrl: db.url, config: env }),
+      AppModule.forRoot({ databaseUrl: db.url, migrationUrl: db.migrationUrl, config: env }),
       createAdapter({
         bodyLimit: env.BODY_LIMIT_BYTES,
         requestTimeoutMs: env.REQUEST_TIMEOUT_MS,

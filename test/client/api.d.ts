@@ -4,6 +4,63 @@
  */
 
 export interface paths {
+    "/api/v1/action-logs/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify the hash chain and its signed checkpoints
+         * @description Recomputes every hash of the range from the entries, checks that positions are gapless, that each signed checkpoint matches the chain and its signature holds (database and checkpoint-file copies), and, over the whole chain, that no entry is outside it.
+         */
+        get: operations["verifyActionLogChain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/action-logs/public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The public key (JWK) that verifies the signed checkpoints */
+        get: operations["getActionLogPublicKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/action-logs/{id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Proof that one entry belongs to the signed history
+         * @description The entry, its chain link and the digests of the entries after it up to the next signed checkpoint: hash = SHA-256(prevHash || SHA-256(JCS(entry))), folded with each following digest, equals the checkpoint's hash, whose Ed25519 signature holds with publicKey.
+         */
+        get: operations["getActionLogProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/action-logs": {
         parameters: {
             query?: never;
@@ -122,7 +179,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness and readiness: the database, and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down */
+        /** Liveness and readiness: the database (with `leastPrivilege`: whether the service's role is unable to rewrite the audit history), and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down */
         get: operations["getHealth"];
         put?: never;
         post?: never;
@@ -142,7 +199,7 @@ export interface paths {
         /** List definitions by name (filters: name prefix, tag, transport) */
         get: operations["listMcpDefinitions"];
         put?: never;
-        /** Register an MCP server definition (audited: CREATE MCP_DEFINITION) */
+        /** Register an MCP server definition (stdio: admin only, else 403; audited: CREATE MCP_DEFINITION) */
         post: operations["createMcpDefinition"];
         delete?: never;
         options?: never;
@@ -165,7 +222,7 @@ export interface paths {
         delete: operations["deleteMcpDefinition"];
         options?: never;
         head?: never;
-        /** Change some fields (audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } }) */
+        /** Change some fields (a stdio definition, or a change to stdio: admin only; audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } }) */
         patch: operations["updateMcpDefinition"];
         trace?: never;
     };
@@ -196,6 +253,57 @@ export interface paths {
         };
         /** One version */
         get: operations["getMcpVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-definitions/{id}/discover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Connect to the server (initialize + tools/list) and publish what it offers as a new version (audited: CREATE MCP_VERSION; a failure is a FAILURE entry) */
+        post: operations["discoverMcpTools"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-definitions/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Import the mcpServers file of desktop MCP clients, all or nothing (stdio servers: admin only; audited: CREATE MCP_DEFINITION for each) */
+        post: operations["importMcpServers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mcp-definitions/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every definition as a desktop client mcpServers file; secret values only with includeSecrets (admin; audited: READ MCP_DEFINITION "export") */
+        get: operations["exportMcpServers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -251,7 +359,7 @@ export interface paths {
         /** A workflow's runs, newest first (filter by status) */
         get: operations["listWorkflowRuns"];
         put?: never;
-        /** Start a run → PENDING (audited: CREATE WORKFLOW_RUN { status, parameters }) */
+        /** Start a run → PENDING; the executor picks it up (audited: CREATE WORKFLOW_RUN { status, parameters }) */
         post: operations["createWorkflowRun"];
         delete?: never;
         options?: never;
@@ -302,8 +410,25 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a pending or running run (audited: UPDATE WORKFLOW_RUN) */
+        /** Cancel a pending or running run; a call in flight is aborted and its server stopped (audited: UPDATE WORKFLOW_RUN) */
         post: operations["cancelWorkflowRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workflow-runs/{id}/steps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's executed steps in order: input as called (secrets redacted), output (capped), error, timing */
+        get: operations["listWorkflowRunSteps"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -314,6 +439,25 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        VerifyResultDto: {
+            ok: boolean;
+            /** @description Positions checked */
+            checked: number;
+            /** @description The last signed checkpoint reached */
+            lastCheckpoint?: {
+                seq: string;
+                hash: string;
+                /** Format: date-time */
+                timestamp: string;
+                keyId: string;
+                signature: string;
+            } | null;
+            /** @description The first position that does not hold (seq null: an entry that is in no position), and why */
+            firstInvalid?: {
+                seq: string | null;
+                reason: string;
+            } | null;
+        };
         ErrorResponseDto: {
             /** @example 400 */
             statusCode: number;
@@ -323,7 +467,21 @@ export interface components {
             /** @example 8f14e45f-ceea-467f-a0e6-4e1d2c1b9f1a */
             requestId: string;
         };
-        ActionLogEntryDto: {
+        PublicJwkDto: {
+            /** @enum {string} */
+            kty: "OKP";
+            /** @enum {string} */
+            crv: "Ed25519";
+            /** @description The public key (base64url) */
+            x: string;
+            /** @description RFC 7638 thumbprint: the keyId of checkpoints */
+            kid: string;
+            /** @enum {string} */
+            alg: "EdDSA";
+            /** @enum {string} */
+            use: "sig";
+        };
+        SealedEntryDto: {
             /**
              * @description bigint, as a string
              * @example 1024
@@ -343,7 +501,7 @@ export interface components {
             /** @example user-42 */
             actorId: string;
             /** @enum {string} */
-            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE";
+            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
             /** @example MCP_DEFINITION */
             entityType: string;
             /** @example 17 */
@@ -374,6 +532,108 @@ export interface components {
              *     ]
              */
             actorRoles: string[];
+            /** @description Position in the hash chain; null until the sealer has chained the entry (see verify) */
+            seq: string | null;
+            /** @description SHA-256(previous hash || SHA-256(RFC 8785 form of the entry)), hex; null until sealed */
+            hash: string | null;
+            /**
+             * @description The canonical form `hash` covers (fields included); null until sealed
+             * @example 1
+             */
+            hashVersion: number | null;
+        };
+        FollowingDigestDto: {
+            seq: string;
+            digest: string;
+        };
+        CheckpointDto: {
+            /** @example 1000 */
+            seq: string;
+            /** @description The chain's hash at `seq` (hex) */
+            hash: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-23T06:00:00.123456Z
+             */
+            timestamp: string;
+            /** @description The signing key (its JWK thumbprint) */
+            keyId: string;
+            /** @description Ed25519 over the RFC 8785 form of {seq, hash, timestamp, keyId} (base64url) */
+            signature: string;
+        };
+        ChainProofDto: {
+            entry: components["schemas"]["SealedEntryDto"];
+            /** @example 1 */
+            hashVersion: number;
+            /** @description Hash of the position before (64 zeros before the first) */
+            prevHash: string;
+            /** @description SHA-256 of the entry's RFC 8785 form */
+            digest: string;
+            /** @description Digests of the entries after it, up to the checkpoint */
+            following: components["schemas"]["FollowingDigestDto"][];
+            checkpoint: components["schemas"]["CheckpointDto"];
+            publicKey: components["schemas"]["PublicJwkDto"];
+        };
+        ActionLogEntryDto: {
+            /**
+             * @description bigint, as a string
+             * @example 1024
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Unique id of the event (idempotent retries)
+             */
+            eventId: string;
+            /**
+             * Format: date-time
+             * @description Set by the database at insert (UTC, µs)
+             * @example 2026-11-22T22:12:54.123456Z
+             */
+            timestamp: string;
+            /** @example user-42 */
+            actorId: string;
+            /** @enum {string} */
+            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
+            /** @example MCP_DEFINITION */
+            entityType: string;
+            /** @example 17 */
+            entityId: string;
+            details?: {
+                [key: string]: unknown;
+            } | null;
+            requestId?: string | null;
+            correlationId?: string | null;
+            ip?: string | null;
+            userAgent?: string | null;
+            method?: string | null;
+            path?: string | null;
+            /**
+             * @description SUCCESS, or a rejected attempt (FAILURE, DENIED)
+             * @enum {string}
+             */
+            outcome: "SUCCESS" | "FAILURE" | "DENIED";
+            /**
+             * @description HTTP status of the request; null for system actions
+             * @example 201
+             */
+            statusCode?: number | null;
+            /**
+             * @description Roles held when acting
+             * @example [
+             *       "editor"
+             *     ]
+             */
+            actorRoles: string[];
+            /** @description Position in the hash chain; null until the sealer has chained the entry (see verify) */
+            seq: string | null;
+            /** @description SHA-256(previous hash || SHA-256(RFC 8785 form of the entry)), hex; null until sealed */
+            hash: string | null;
+            /**
+             * @description The canonical form `hash` covers (fields included); null until sealed
+             * @example 1
+             */
+            hashVersion: number | null;
         };
         ActionLogPageDto: {
             items: components["schemas"]["ActionLogEntryDto"][];
@@ -392,7 +652,7 @@ export interface components {
             timestamp?: string;
             actorId: string;
             /** @enum {string} */
-            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE";
+            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
             /**
              * @description A known entity type
              * @example MCP_DEFINITION
@@ -440,6 +700,56 @@ export interface components {
             /** Format: date-time */
             lastFailureAt: string | null;
             lastError: string | null;
+        };
+        McpServerEntryDto: {
+            /**
+             * @description The transport. Import also reads `transport` or `transportType`, and `streamableHttp`; left out: stdio with `command`, streamable HTTP with `url`. Export always writes it
+             * @enum {string}
+             */
+            type?: "stdio" | "sse" | "http" | "streamable-http";
+            /**
+             * @description stdio: the executable
+             * @example npx
+             */
+            command?: string;
+            /**
+             * @description stdio: its arguments
+             * @example [
+             *       "-y",
+             *       "@modelcontextprotocol/server-filesystem",
+             *       "/srv/data"
+             *     ]
+             */
+            args?: string[];
+            /**
+             * @description Environment variables. Export shows "[REDACTED]" values unless includeSecrets=true (admin); import refuses "[REDACTED]"
+             * @example {
+             *       "API_TOKEN": "[REDACTED]"
+             *     }
+             */
+            env?: {
+                [key: string]: string;
+            };
+            /**
+             * Format: uri
+             * @description sse / http: the server URL (import also reads `serverUrl`)
+             */
+            url?: string;
+            /**
+             * @description sse / http: headers sent to the server; values are secrets like env values
+             * @example {
+             *       "Authorization": "[REDACTED]"
+             *     }
+             */
+            headers?: {
+                [key: string]: string;
+            };
+            /** @description Turned off in the client: imported with the tag `disabled` (and exported as `disabled: true`) */
+            disabled?: boolean;
+            /** @description This registry's own field; written when not empty */
+            description?: string;
+            /** @description This registry's own field; written when not empty */
+            tags?: string[];
         };
         CreateMcpDefinitionDto: {
             /**
@@ -632,6 +942,52 @@ export interface components {
             items: components["schemas"]["McpVersionDto"][];
             nextCursor: string | null;
         };
+        ImportMcpServersDto: {
+            /**
+             * @description Server name (becomes the definition name: 1–100 of a-z 0-9 . _ -) → how to reach it. Client-only settings (`autoApprove`, `alwaysAllow`, `timeout`, `disabledTools`) are accepted and ignored; any other field is refused
+             * @example {
+             *       "filesystem": {
+             *         "command": "npx",
+             *         "args": [
+             *           "-y",
+             *           "@modelcontextprotocol/server-filesystem",
+             *           "/srv/data"
+             *         ]
+             *       },
+             *       "github": {
+             *         "type": "http",
+             *         "url": "https://mcp.example.com/mcp",
+             *         "headers": {
+             *           "Authorization": "Bearer …"
+             *         }
+             *       }
+             *     }
+             */
+            mcpServers: {
+                [key: string]: components["schemas"]["McpServerEntryDto"];
+            };
+        };
+        ImportMcpServersResultDto: {
+            /** @description The definitions created, by name */
+            items: components["schemas"]["McpDefinitionDto"][];
+            /**
+             * @description Per server, the client-only fields that were ignored (absent: none)
+             * @example {
+             *       "filesystem": [
+             *         "autoApprove"
+             *       ]
+             *     }
+             */
+            ignored: {
+                [key: string]: string[];
+            };
+        };
+        McpServersDocumentDto: {
+            /** @description Every definition, by name, in the format desktop MCP clients read */
+            mcpServers: {
+                [key: string]: components["schemas"]["McpServerEntryDto"];
+            };
+        };
         WorkflowStepDto: {
             /** @example read-config */
             name: string;
@@ -727,15 +1083,353 @@ export interface components {
             /** @description Why the run failed (status FAILED only) */
             error?: string;
         };
+        WorkflowRunStepDto: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            runId: string;
+            /** @description The step's position in the workflow, from 0 */
+            index: number;
+            name: string;
+            /** Format: uuid */
+            mcpDefinitionId: string;
+            tool: string;
+            /** @enum {string} */
+            status: "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
+            /** @description The arguments as called (templates resolved), secret-looking keys "[REDACTED]" */
+            input: {
+                [key: string]: unknown;
+            };
+            /** @description `{ content, structuredContent? }`; above 16384 bytes of JSON, `{ truncated: true, preview }` */
+            output: Record<string, never> | null;
+            /** @description Size of the whole output as JSON */
+            outputBytes: number | null;
+            error: string | null;
+            /** Format: date-time */
+            startedAt: string;
+            /** Format: date-time */
+            finishedAt: string | null;
+            durationMs: number | null;
+        };
+        WorkflowRunStepListDto: {
+            items: components["schemas"]["WorkflowRunStepDto"][];
+        };
     };
     responses: never;
     parameters: never;
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
+        "X-Request-ID": string;
+        /** @description The caller's X-Correlation-ID when sane, else the request id */
+        "X-Correlation-ID": string;
+        /** @description Requests allowed per window (RATE_LIMIT_MAX) */
+        "X-RateLimit-Limit": number;
+        /** @description Requests left in this window */
+        "X-RateLimit-Remaining": number;
+        /** @description Seconds until the window resets */
+        "X-RateLimit-Reset": number;
+        /** @description Seconds to wait before retrying */
+        "Retry-After": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    verifyActionLogChain: {
+        parameters: {
+            query?: {
+                /** @description First position to check (default 1) */
+                fromSeq?: string;
+                /** @description Last position to check (default: the end of the chain) */
+                toSeq?: string;
+            };
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifyResultDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getActionLogPublicKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicJwkDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    getActionLogProof: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChainProofDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No entry with this id */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The entry is not sealed, or not covered by a signed checkpoint, yet */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
     searchActionLogs: {
         parameters: {
             query?: {
@@ -743,7 +1437,7 @@ export interface operations {
                 /** @description The `nextCursor` of the previous page */
                 cursor?: string;
                 actorId?: string;
-                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE";
+                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
                 entityType?: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
                 entityId?: string;
                 /** @description Entries at or after this instant (ISO-8601) */
@@ -775,16 +1469,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -794,16 +1483,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -813,16 +1497,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -832,16 +1511,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -851,18 +1525,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -872,18 +1540,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -899,7 +1561,7 @@ export interface operations {
                 /** @description The `nextCursor` of the previous page */
                 cursor?: string;
                 actorId?: string;
-                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE";
+                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
                 /** @description Entries at or after this instant (ISO-8601) */
                 from?: string;
                 /** @description Entries before this instant (ISO-8601, exclusive) */
@@ -924,6 +1586,7 @@ export interface operations {
             };
             path: {
                 entityType: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
+                /** @description As the trail stores it; the router refuses a path parameter over 100 characters (414): longer ids (up to 256) through GET /action-logs?entityId= */
                 entityId: string;
             };
             cookie?: never;
@@ -932,16 +1595,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -951,16 +1609,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -970,16 +1623,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -989,16 +1637,25 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1008,18 +1665,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1029,18 +1680,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1071,16 +1716,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     /** @description Strong validator of the body */
                     ETag?: string;
                     /** @description private, max-age=31536000, immutable */
@@ -1094,16 +1734,11 @@ export interface operations {
             /** @description Not modified: the ETag in If-None-Match is current */
             304: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1111,16 +1746,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1130,16 +1760,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1149,16 +1774,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1168,16 +1788,25 @@ export interface operations {
             /** @description No entry with this id */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1187,18 +1816,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1208,18 +1831,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1250,16 +1867,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1269,16 +1881,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1288,16 +1895,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1307,16 +1909,11 @@ export interface operations {
             /** @description Needs role admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1326,16 +1923,11 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1345,18 +1937,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1366,18 +1952,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1390,7 +1970,7 @@ export interface operations {
         parameters: {
             query?: {
                 actorId?: string;
-                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE";
+                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
                 entityType?: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
                 entityId?: string;
                 /** @description Entries at or after this instant (ISO-8601) */
@@ -1424,16 +2004,11 @@ export interface operations {
             /** @description The entries, streamed */
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1444,16 +2019,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1464,16 +2034,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1483,16 +2048,11 @@ export interface operations {
             /** @description Needs role auditor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1502,18 +2062,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1523,18 +2077,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1562,16 +2110,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1581,16 +2124,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1600,16 +2138,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1619,16 +2152,11 @@ export interface operations {
             /** @description Needs role admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1638,18 +2166,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1659,18 +2181,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1698,10 +2214,8 @@ export interface operations {
             /** @description The Health Check is successful */
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1764,10 +2278,8 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1777,12 +2289,9 @@ export interface operations {
             /** @description The Health Check is not successful */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1884,16 +2393,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1903,16 +2407,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1922,16 +2421,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1941,16 +2435,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1960,18 +2449,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1981,18 +2464,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2023,16 +2500,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2042,16 +2514,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2061,16 +2528,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2080,16 +2542,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2099,16 +2556,11 @@ export interface operations {
             /** @description The name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2118,16 +2570,11 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2137,18 +2584,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2158,18 +2599,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2198,16 +2633,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2217,16 +2647,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2236,16 +2661,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2255,16 +2675,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2274,16 +2689,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2293,18 +2717,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2314,18 +2732,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2354,16 +2766,11 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2371,16 +2778,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2390,16 +2792,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2409,16 +2806,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2428,16 +2820,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2447,18 +2848,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2468,18 +2863,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2512,16 +2901,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2531,16 +2915,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2550,16 +2929,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2569,16 +2943,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2588,16 +2957,11 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2607,16 +2971,11 @@ export interface operations {
             /** @description The new name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2626,16 +2985,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2645,18 +3013,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2666,18 +3028,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2710,16 +3066,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2729,16 +3080,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2748,16 +3094,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2767,16 +3108,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2786,16 +3122,25 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2805,18 +3150,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2826,18 +3165,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2870,16 +3203,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2889,16 +3217,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2908,16 +3231,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2927,16 +3245,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2946,16 +3259,11 @@ export interface operations {
             /** @description No such definition */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2965,16 +3273,11 @@ export interface operations {
             /** @description This version exists already */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2984,16 +3287,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3003,18 +3315,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3024,18 +3330,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3057,6 +3357,7 @@ export interface operations {
             };
             path: {
                 id: string;
+                /** @description A semantic version such as 1.2.0 */
                 version: string;
             };
             cookie?: never;
@@ -3065,16 +3366,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3084,16 +3380,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3103,16 +3394,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3122,16 +3408,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3141,16 +3422,25 @@ export interface operations {
             /** @description No such definition or version */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3160,18 +3450,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3181,18 +3465,414 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    discoverMcpTools: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpVersionDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role editor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such definition */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A version was published at the same time */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The server could not be reached or broke the protocol (the reason is in message) */
+            502: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    importMcpServers: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportMcpServersDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportMcpServersResultDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role editor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A name is taken (nothing is imported) */
+            409: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    exportMcpServers: {
+        parameters: {
+            query?: {
+                /** @description admin only (else 403): the secret values of env and headers in plain text. Audited (READ MCP_DEFINITION "export", details.values = included or redacted) */
+                includeSecrets?: boolean;
+            };
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["McpServersDocumentDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role viewer or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3223,16 +3903,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3242,16 +3917,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3261,16 +3931,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3280,16 +3945,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3299,18 +3959,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3320,18 +3974,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3362,16 +4010,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3381,16 +4024,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3400,16 +4038,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3419,16 +4052,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3438,16 +4066,11 @@ export interface operations {
             /** @description The name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3457,16 +4080,11 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3476,18 +4094,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3497,18 +4109,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3537,16 +4143,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3556,16 +4157,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3575,16 +4171,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3594,16 +4185,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3613,16 +4199,25 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3632,18 +4227,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3653,18 +4242,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3693,16 +4276,11 @@ export interface operations {
         responses: {
             204: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3710,16 +4288,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3729,16 +4302,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3748,16 +4316,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3767,16 +4330,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3786,16 +4344,25 @@ export interface operations {
             /** @description The workflow has runs */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3805,18 +4372,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3826,18 +4387,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3870,16 +4425,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3889,16 +4439,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3908,16 +4453,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3927,16 +4467,11 @@ export interface operations {
             /** @description Needs role editor or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3946,16 +4481,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3965,16 +4495,11 @@ export interface operations {
             /** @description The new name is taken */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3984,16 +4509,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4003,18 +4537,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4024,18 +4552,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4069,16 +4591,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4088,16 +4605,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4107,16 +4619,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4126,16 +4633,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4145,16 +4647,25 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4164,18 +4675,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4185,18 +4690,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4229,16 +4728,11 @@ export interface operations {
         responses: {
             201: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4248,16 +4742,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4267,16 +4756,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4286,16 +4770,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4305,16 +4784,11 @@ export interface operations {
             /** @description No such workflow */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4324,16 +4798,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4343,18 +4826,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4364,18 +4841,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4404,16 +4875,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4423,16 +4889,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4442,16 +4903,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4461,16 +4917,11 @@ export interface operations {
             /** @description Needs role viewer or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4480,16 +4931,25 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4499,18 +4959,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4520,18 +4974,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4564,16 +5012,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4583,16 +5026,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4602,16 +5040,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4621,16 +5054,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4640,16 +5068,11 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4659,16 +5082,11 @@ export interface operations {
             /** @description Not a legal transition from the current status */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4678,16 +5096,25 @@ export interface operations {
             /** @description The body is too large */
             413: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4697,18 +5124,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4718,18 +5139,12 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4758,16 +5173,11 @@ export interface operations {
         responses: {
             200: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4777,16 +5187,11 @@ export interface operations {
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4796,16 +5201,11 @@ export interface operations {
             /** @description No verified identity (missing, expired or invalid bearer token) */
             401: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4815,16 +5215,11 @@ export interface operations {
             /** @description Needs role operator or admin */
             403: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4834,16 +5229,11 @@ export interface operations {
             /** @description No such run */
             404: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4853,16 +5243,25 @@ export interface operations {
             /** @description The run has already finished */
             409: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4872,18 +5271,12 @@ export interface operations {
             /** @description Rate limit reached: wait Retry-After seconds */
             429: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds to wait before retrying */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4893,18 +5286,145 @@ export interface operations {
             /** @description The database is unreachable: retry after Retry-After seconds */
             503: {
                 headers: {
-                    /** @description This request's id (the caller's X-Request-ID when sane, else a UUID) */
-                    "X-Request-ID"?: string;
-                    /** @description The caller's X-Correlation-ID when sane, else the request id */
-                    "X-Correlation-ID"?: string;
-                    /** @description Requests allowed per window (RATE_LIMIT_MAX) */
-                    "X-RateLimit-Limit"?: number;
-                    /** @description Requests left in this window */
-                    "X-RateLimit-Remaining"?: number;
-                    /** @description Seconds until the window resets */
-                    "X-RateLimit-Reset"?: number;
-                    /** @description Seconds */
-                    "Retry-After"?: number;
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listWorkflowRunSteps: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowRunStepListDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role viewer or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No such run */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {

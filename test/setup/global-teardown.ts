@@ -1,5 +1,11 @@
 import { rm } from 'node:fs/promises';
-import { RUN_ID_VAR, SERVER_URL_VAR, withAdmin } from './test-database';
+import {
+  KEY_DIR_VAR,
+  RUN_ID_VAR,
+  RUNTIME_ROLE_VAR,
+  SERVER_URL_VAR,
+  withAdmin,
+} from './test-database';
 
 export default async function globalTeardown(): Promise<void> {
   const runId = process.env[RUN_ID_VAR];
@@ -12,7 +18,16 @@ export default async function globalTeardown(): Promise<void> {
       );
       for (const { datname } of rows)
         await c.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+      const role = process.env[RUNTIME_ROLE_VAR];
+      // Left behind (not a failure) while some database outside the run still names it.
+      if (role) await c.query(`DROP ROLE IF EXISTS "${role}"`).catch(() => undefined);
     });
+  }
+  globalThis.__TEST_KEY_REFS__ = (globalThis.__TEST_KEY_REFS__ ?? 1) - 1;
+  const keyDir = process.env[KEY_DIR_VAR];
+  if (keyDir && globalThis.__TEST_KEY_REFS__ === 0) {
+    await rm(keyDir, { recursive: true, force: true });
+    delete process.env[KEY_DIR_VAR];
   }
   if (globalThis.__EMBEDDED_PG__) {
     await globalThis.__EMBEDDED_PG__.handle.stop();

@@ -7,7 +7,30 @@ import { Client } from 'pg';
  * parallel without sharing rows.
  */
 export const RUN_ID_VAR = 'MCP_TEST_RUN_ID';
+/** The run's temporary directory holding its checkpoint signing key. */
+export const KEY_DIR_VAR = 'MCP_TEST_KEY_DIR';
 export const SERVER_URL_VAR = 'MCP_TEST_SERVER_URL';
+/** The run's login role in `mcp_app` (what the test apps connect as), and its password. */
+export const RUNTIME_ROLE_VAR = 'MCP_TEST_RUNTIME_ROLE';
+export const RUNTIME_PASSWORD_VAR = 'MCP_TEST_RUNTIME_PASSWORD';
+
+export const runtimeRoleName = (runId: string): string => `mcp_rt_${runId}`;
+
+/**
+ * `url` (the run's server, as its superuser) as the run's runtime role; undefined for any
+ * other server (e.g. a test's own embedded PostgreSQL), which then serves with one URL.
+ */
+export function runtimeUrl(url: string): string | undefined {
+  const server = process.env[SERVER_URL_VAR];
+  const role = process.env[RUNTIME_ROLE_VAR];
+  const password = process.env[RUNTIME_PASSWORD_VAR];
+  if (!server || !role || password === undefined) return undefined;
+  const [a, b] = [new URL(url), new URL(server)];
+  if (a.host !== b.host || a.username !== b.username) return undefined;
+  a.username = encodeURIComponent(role);
+  a.password = encodeURIComponent(password);
+  return a.toString();
+}
 
 export function databaseUrl(serverUrl: string, database: string): string {
   const url = new URL(serverUrl);

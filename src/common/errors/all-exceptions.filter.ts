@@ -116,7 +116,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (exception instanceof DomainError) {
       return {
         statusCode: exception.status,
-        message: exception.message,
+        message: exception.messages ?? exception.message,
         error: reasonPhrase(exception.status),
       };
     }

@@ -5,11 +5,15 @@ import { HttpStatus } from '@nestjs/common';
  * filter maps it to HTTP. Services stay free of HTTP exceptions.
  */
 export class DomainError extends Error {
+  /** Several problems at once (answered as `message: string[]`, like validation errors). */
+  readonly messages?: string[];
+
   constructor(
-    message: string,
+    message: string | string[],
     readonly status: HttpStatus,
   ) {
-    super(message);
+    super(Array.isArray(message) ? message.join('; ') : message);
+    if (Array.isArray(message)) this.messages = message;
     this.name = new.target.name;
   }
 }
@@ -27,7 +31,14 @@ export class ConflictError extends DomainError {
 }
 
 export class InvalidInputError extends DomainError {
-  constructor(message: string) {
+  constructor(message: string | string[]) {
     super(message, HttpStatus.BAD_REQUEST);
+  }
+}
+
+/** The caller is known but may not do this particular thing (beyond what `@Roles` checks). */
+export class ForbiddenError extends DomainError {
+  constructor(message: string) {
+    super(message, HttpStatus.FORBIDDEN);
   }
 }

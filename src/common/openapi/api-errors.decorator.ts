@@ -58,8 +58,8 @@ export function ApiStandardErrors(errors: StandardErrors = {}): MethodDecorator 
     decorators.push(
       ApiServiceUnavailableResponse({
         type: ErrorResponseDto,
+        // Retry-After is declared with the other shared headers when the document is built.
         description: 'The database is unreachable: retry after Retry-After seconds',
-        headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds' } },
       }),
     );
   }
@@ -101,5 +101,25 @@ export function ApiUuidParam(name = 'id', description?: string): MethodDecorator
     name,
     description,
     schema: { type: 'string', format: 'uuid', pattern: UUID.source },
+  });
+}
+
+/** The router refuses a path parameter longer than this with 414 (below Nest). */
+export const MAX_PATH_PARAM_LENGTH = 100;
+
+/**
+ * Documents a free-form path parameter (not a UUID): its schema as the server checks it. (The
+ * router's 414 for a parameter over `MAX_PATH_PARAM_LENGTH` is declared on every operation with
+ * a path parameter when the document is built.)
+ */
+export function ApiPathParam(
+  name: string,
+  schema: { pattern?: string; minLength?: number; maxLength?: number },
+  description?: string,
+): MethodDecorator {
+  return ApiParam({
+    name,
+    description,
+    schema: { type: 'string', minLength: 1, maxLength: MAX_PATH_PARAM_LENGTH, ...schema },
   });
 }

@@ -1,4 +1,5 @@
-export const ACTION_TYPES = ['CREATE', 'READ', 'UPDATE', 'DELETE'] as const;
+/** `EXECUTE`: a tool call made by the workflow executor. */
+export const ACTION_TYPES = ['CREATE', 'READ', 'UPDATE', 'DELETE', 'EXECUTE'] as const;
 export type ActionType = (typeof ACTION_TYPES)[number];
 
 /**
@@ -78,6 +79,12 @@ export interface ActionLogEntry extends ActionLogContext {
   details: AuditDetails | null;
   outcome: Outcome;
   actorRoles: string[];
+  /** The entry's position in the hash chain (a bigint, as a string); null until sealed. */
+  seq: string | null;
+  /** The chain's hash at `seq` (hex); null until sealed. */
+  hash: string | null;
+  /** The canonical form the hash covers (see the README); null until sealed. */
+  hashVersion: number | null;
 }
 
 export type AuditWriteOutcome =

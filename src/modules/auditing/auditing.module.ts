@@ -10,6 +10,10 @@ import { AuditedDeclarationsExplorer } from './audited-declarations.explorer';
 import { AuditedRoutes } from './audited-routes';
 import { AuditingService } from './auditing.service';
 import { AuditSubscriber } from './capture/audit.subscriber';
+import { ChainController } from './chain/chain.controller';
+import { ChainSealer } from './chain/chain-sealer.service';
+import { ChainVerificationService } from './chain/chain-verification.service';
+import { SigningKeyProvider } from './chain/signing-key.provider';
 import { EntityTypeRegistry } from './entity-type.registry';
 import { ActionLogQueryService } from './query/action-log-query.service';
 import { ActionLogsController } from './query/action-logs.controller';
@@ -44,7 +48,12 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
       }),
     ]),
   ],
-  controllers: [ActionLogsController, ActionLogBulkController, ActionLogExportController],
+  controllers: [
+    ChainController,
+    ActionLogsController,
+    ActionLogBulkController,
+    ActionLogExportController,
+  ],
   providers: [
     AuditingService,
     AuditEntryWriter,
@@ -60,6 +69,9 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
     AuditBackgroundQueue,
     AuditRejections,
     AuditedRoutes,
+    SigningKeyProvider,
+    ChainSealer,
+    ChainVerificationService,
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
     // The exception filter tells auditing about rejected attempts (denied, failed).
     {
@@ -70,6 +82,8 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
   ],
   exports: [
     AuditingService,
+    ChainSealer,
+    ChainVerificationService,
     AuditHealthIndicator,
     AuditOutboxService,
     AuditBackgroundQueue,

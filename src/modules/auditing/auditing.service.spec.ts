@@ -47,6 +47,10 @@ describe(AuditingService.name, () => {
       userAgent: null,
       method: null,
       path: null,
+      // Not chained yet: the sealer gives it a position after the transaction commits.
+      seq: null,
+      hash: null,
+      hashVersion: null,
       // A system action: it succeeded, no HTTP status, no roles.
       outcome: 'SUCCESS',
       statusCode: null,

@@ -15,3 +15,6 @@ export { AuditBackgroundQueue } from './write/audit-background.queue';
 export { AuditRejections, REJECTION_WINDOW_MS } from './write/audit-rejections';
 export * from './audit.types';
 export { AuditingModule } from './auditing.module';
+export { ChainSealer, type SealPass } from './chain/chain-sealer.service';
+export { ChainVerificationService } from './chain/chain-verification.service';
+export { generateSigningKeyPair } from './chain/signing-keys';

@@ -12,6 +12,7 @@ import type { FastifyReply } from 'fastify';
 import { RETRY_AFTER_SECONDS } from '@/common/errors/database-unavailable';
 import { AuditHealthIndicator, AuditOutboxService, type AuditBacklog } from '@/modules/auditing';
 import { Public, Roles } from '@/modules/identity';
+import { LeastPrivilegeProbe } from './least-privilege.probe';
 
 /** The document's view of `AuditBacklog` (GET /health/audit). */
 class AuditBacklogDto implements AuditBacklog {
@@ -36,6 +37,7 @@ export class HealthController {
     private readonly db: TypeOrmHealthIndicator,
     private readonly auditing: AuditHealthIndicator,
     private readonly outbox: AuditOutboxService,
+    private readonly privileges: LeastPrivilegeProbe,
   ) {}
 
   /** The details the public answer leaves out (the last error can name database internals). */
@@ -58,15 +60,12 @@ export class HealthController {
   @ApiOperation({
     operationId: 'getHealth',
     summary:
-      'Liveness and readiness: the database, and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down',
+      "Liveness and readiness: the database (with `leastPrivilege`: whether the service's role is unable to rewrite the audit history), and the audit trail (degraded while entries are pending, down while they cannot be written); 503 when something is down",
   })
   async check(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
     try {
       return publicView(
-        await this.health.check([
-          () => this.db.pingCheck('database').withTimeout(1500),
-          () => this.auditing.check(),
-        ]),
+        await this.health.check([() => this.database(), () => this.auditing.check()]),
       );
     } catch (error) {
       // Terminus throws its report (`status: error`) as a 503: answer the report itself, so a
@@ -76,6 +75,13 @@ export class HealthController {
       void reply.header('Retry-After', String(RETRY_AFTER_SECONDS));
       return publicView(error.getResponse() as HealthCheckResult);
     }
+  }
+
+  /** The ping, and while the database is up whether the service's role has least privilege. */
+  private async database(): Promise<HealthIndicatorResult<'database'>> {
+    const result = await this.db.pingCheck('database').withTimeout(1500);
+    if (result.database.status !== 'up') return result;
+    return { database: { ...result.database, leastPrivilege: await this.privileges.check() } };
   }
 }
 

@@ -11,6 +11,7 @@ import {
   InjectThrottlerOptions,
   InjectThrottlerStorage,
   ThrottlerGuard,
+  type ThrottlerLimitDetail,
   type ThrottlerModuleOptions,
   type ThrottlerStorage,
 } from '@nestjs/throttler';
@@ -85,6 +86,21 @@ export class AccessGuard extends ThrottlerGuard {
       throw new ForbiddenException(`${roleRequirement(rule.roles)} required`);
     }
     return true;
+  }
+
+  /**
+   * A 429 says where the caller stands too (the library sets only Retry-After on it): the same
+   * X-RateLimit-* headers as every other answer of a limited route, as the document declares.
+   */
+  protected override async throwThrottlingException(
+    context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
+    const reply = context.switchToHttp().getResponse<FastifyReply>();
+    void reply.header('X-RateLimit-Limit', detail.limit);
+    void reply.header('X-RateLimit-Remaining', 0);
+    void reply.header('X-RateLimit-Reset', detail.timeToExpire);
+    return super.throwThrottlingException(context, detail);
   }
 
   /** The actor when known, else the client's address. */

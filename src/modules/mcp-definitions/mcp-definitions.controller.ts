@@ -1,6 +1,19 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Header,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
+import {
+  ApiBadGatewayResponse,
   ApiCreatedResponse,
+  ApiExtraModels,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
@@ -8,7 +21,14 @@ import {
 } from '@nestjs/swagger';
 import type { Page } from '@/common/pagination/cursor';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
-import { ApiStandardErrors, ApiUuidParam, UuidParam } from '@/common/openapi/api-errors.decorator';
+import {
+  ApiPathParam,
+  ApiStandardErrors,
+  ApiUuidParam,
+  PatternPipe,
+  UuidParam,
+} from '@/common/openapi/api-errors.decorator';
+import { SEMVER } from '@/common/validation/validators';
 import { Audited } from '@/modules/auditing';
 import { Roles } from '@/modules/identity';
 import { CreateMcpDefinitionDto } from './dto/create-mcp-definition.dto';
@@ -24,18 +44,38 @@ import { UpdateMcpDefinitionDto } from './dto/update-mcp-definition.dto';
 import type { McpDefinition } from './entities/mcp-definition.entity';
 import type { McpVersion } from './entities/mcp-version.entity';
 import { McpDefinitionsService } from './mcp-definitions.service';
+import { McpDiscoveryService } from './client/mcp-discovery.service';
+import { ErrorResponseDto } from '@/common/errors/error-response.dto';
+import {
+  ExportMcpServersQueryDto,
+  ImportMcpServersDto,
+  ImportMcpServersResultDto,
+  McpServerEntryDto,
+  McpServersDocumentDto,
+} from './dto/mcp-servers.dto';
+import {
+  McpServersInteropService,
+  type ImportResult,
+  type McpServersDocument,
+} from './mcp-servers-interop.service';
 
 @ApiTags('mcp-definitions')
+@ApiExtraModels(McpServerEntryDto)
 @Controller('mcp-definitions')
 export class McpDefinitionsController {
-  constructor(private readonly mcp: McpDefinitionsService) {}
+  constructor(
+    private readonly mcp: McpDefinitionsService,
+    private readonly discovery: McpDiscoveryService,
+    private readonly interop: McpServersInteropService,
+  ) {}
 
   @Post()
   @Roles('editor')
   @Audited({ action: 'CREATE', entity: 'MCP_DEFINITION' })
   @ApiOperation({
     operationId: 'createMcpDefinition',
-    summary: 'Register an MCP server definition (audited: CREATE MCP_DEFINITION)',
+    summary:
+      'Register an MCP server definition (stdio: admin only, else 403; audited: CREATE MCP_DEFINITION)',
   })
   @ApiCreatedResponse({ type: McpDefinitionDto })
   @ApiStandardErrors({ conflict: 'The name is taken', body: true })
@@ -71,7 +111,7 @@ export class McpDefinitionsController {
   @ApiOperation({
     operationId: 'updateMcpDefinition',
     summary:
-      'Change some fields (audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } })',
+      'Change some fields (a stdio definition, or a change to stdio: admin only; audited: UPDATE MCP_DEFINITION with details.changes = { field: { from, to } })',
   })
   @ApiOkResponse({ type: McpDefinitionDto })
   @ApiUuidParam()
@@ -143,8 +183,96 @@ export class McpDefinitionsController {
   @ApiOperation({ operationId: 'getMcpVersion', summary: 'One version' })
   @ApiOkResponse({ type: McpVersionDto })
   @ApiUuidParam()
+  @ApiPathParam('version', { pattern: SEMVER.source }, 'A semantic version such as 1.2.0')
   @ApiStandardErrors({ notFound: 'No such definition or version' })
-  version(@UuidParam() id: string, @Param('version') version: string): Promise<McpVersion> {
+  version(
+    @UuidParam() id: string,
+    @Param('version', new PatternPipe('version', SEMVER, 'a semantic version such as 1.2.0'))
+    version: string,
+  ): Promise<McpVersion> {
     return this.mcp.findVersion(id, version);
+  }
+
+  @Post(':id/discover')
+  @Roles('editor')
+  @Audited({
+    action: 'CREATE',
+    entity: 'MCP_VERSION',
+    details: ({ result }: { result: McpVersion }) => ({
+      mcpDefinitionId: result.mcpDefinitionId,
+      version: result.version,
+      discovered: true,
+      tools: ((result.manifest.tools ?? []) as { name: string }[]).map((t) => t.name),
+    }),
+  })
+  @ApiOperation({
+    operationId: 'discoverMcpTools',
+    summary:
+      'Connect to the server (initialize + tools/list) and publish what it offers as a new version (audited: CREATE MCP_VERSION; a failure is a FAILURE entry)',
+  })
+  @ApiCreatedResponse({ type: McpVersionDto })
+  @ApiBadGatewayResponse({
+    type: ErrorResponseDto,
+    description: 'The server could not be reached or broke the protocol (the reason is in message)',
+  })
+  @ApiUuidParam()
+  @ApiStandardErrors({
+    notFound: 'No such definition',
+    conflict: 'A version was published at the same time',
+  })
+  discover(@UuidParam() id: string): Promise<McpVersion> {
+    return this.discovery.discover(id);
+  }
+
+  @Post('import')
+  @Roles('editor')
+  @Audited({
+    // One CREATE entry per definition, all with this request's id: this declaration names the
+    // first; change capture gives every other definition created its own.
+    action: 'CREATE',
+    entity: 'MCP_DEFINITION',
+    entityId: ({ result }: { result: ImportResult }) => result.items[0]?.id,
+    details: ({ result }: { result: ImportResult }) => ({ ...result.items[0] }),
+  })
+  @ApiOperation({
+    operationId: 'importMcpServers',
+    summary:
+      'Import the mcpServers file of desktop MCP clients, all or nothing (stdio servers: admin only; audited: CREATE MCP_DEFINITION for each)',
+  })
+  @ApiCreatedResponse({ type: ImportMcpServersResultDto })
+  @ApiStandardErrors({
+    conflict: 'A name is taken (nothing is imported)',
+    body: true,
+  })
+  import(@Body() dto: ImportMcpServersDto): Promise<ImportResult> {
+    return this.interop.import(dto);
+  }
+
+  @Get('export')
+  @Roles('viewer')
+  @Header('Cache-Control', 'no-store')
+  @Audited({
+    action: 'READ',
+    entity: 'MCP_DEFINITION',
+    entityId: () => 'export',
+    details: ({ query, result }: { query: unknown; result: McpServersDocument }) => ({
+      // Says whether the env/header values left in plain text (a key named like a secret would
+      // itself be redacted). The raw query string or the validated DTO: exactly `true` asked.
+      values:
+        String((query as { includeSecrets?: unknown }).includeSecrets) === 'true'
+          ? 'included'
+          : 'redacted',
+      definitions: Object.keys(result.mcpServers).length,
+    }),
+  })
+  @ApiOperation({
+    operationId: 'exportMcpServers',
+    summary:
+      'Every definition as a desktop client mcpServers file; secret values only with includeSecrets (admin; audited: READ MCP_DEFINITION "export")',
+  })
+  @ApiOkResponse({ type: McpServersDocumentDto })
+  @ApiStandardErrors()
+  export(@Query() query: ExportMcpServersQueryDto): Promise<McpServersDocument> {
+    return this.interop.export(query.includeSecrets === true);
   }
 }

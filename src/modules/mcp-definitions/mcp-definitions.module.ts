@@ -3,6 +3,10 @@ import { ConfigService } from '@nestjs/config';
 import type { Env } from '@/config/env';
 import { McpDefinitionsController } from './mcp-definitions.controller';
 import { McpDefinitionsService } from './mcp-definitions.service';
+import { McpConnector } from './client/mcp-connector';
+import { McpDiscoveryService } from './client/mcp-discovery.service';
+import { McpServersInteropService } from './mcp-servers-interop.service';
+import { StdioPolicy } from './stdio-policy';
 import { SecretsBox } from './secrets/secrets-box';
 import { loadSecretsBox } from './secrets/secrets-key';
 import { SecretsSealer } from './secrets/secrets-sealer';
@@ -30,7 +34,11 @@ import { SecretsSealer } from './secrets/secrets-sealer';
       },
     },
     SecretsSealer,
+    McpConnector,
+    McpDiscoveryService,
+    StdioPolicy,
+    McpServersInteropService,
   ],
-  exports: [McpDefinitionsService, SecretsBox],
+  exports: [McpDefinitionsService, SecretsBox, McpConnector],
 })
 export class McpDefinitionsModule {}

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ClsService } from 'nestjs-cls';
+import { StdioPolicy } from './stdio-policy';
 import type { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { NotFoundError } from '@/common/errors/domain-error';
@@ -25,7 +28,11 @@ describe(`${McpDefinitionsService.name}.resolveSecrets`, () => {
   } as unknown as TransactionHost<TransactionalAdapterTypeOrm>;
 
   it('opens env and headers in the caller’s transaction', async () => {
-    const sut = new McpDefinitionsService(txHost, box);
+    const sut = new McpDefinitionsService(
+      txHost,
+      box,
+      new StdioPolicy(new ClsService(new AsyncLocalStorage())),
+    );
     await expect(sut.resolveSecrets(ID)).resolves.toEqual({
       env: { API_TOKEN: 'env-value' },
       headers: { Authorization: 'Bearer header-value' },
@@ -33,14 +40,22 @@ describe(`${McpDefinitionsService.name}.resolveSecrets`, () => {
   });
 
   it('says an unknown definition is not found', async () => {
-    const sut = new McpDefinitionsService(txHost, box);
+    const sut = new McpDefinitionsService(
+      txHost,
+      box,
+      new StdioPolicy(new ClsService(new AsyncLocalStorage())),
+    );
     await expect(sut.resolveSecrets('7a1c9e04-2b3d-4f5e-8a6b-9c0d1e2f3a4b')).rejects.toThrow(
       NotFoundError,
     );
   });
 
   it('fails clearly with the wrong key, naming the value but not showing it', async () => {
-    const sut = new McpDefinitionsService(txHost, new SecretsBox(randomBytes(32), 'other.key'));
+    const sut = new McpDefinitionsService(
+      txHost,
+      new SecretsBox(randomBytes(32), 'other.key'),
+      new StdioPolicy(new ClsService(new AsyncLocalStorage())),
+    );
     const failure = sut.resolveSecrets(ID);
     await expect(failure).rejects.toThrow(SecretUnreadableError);
     await expect(sut.resolveSecrets(ID)).rejects.toThrow(

@@ -23,6 +23,7 @@ import { McpDefinition } from './entities/mcp-definition.entity';
 import { McpVersion } from './entities/mcp-version.entity';
 import { caseCollisions } from './dto/secret-map.validator';
 import { SecretsBox, type SealedMap } from './secrets/secrets-box';
+import { StdioPolicy } from './stdio-policy';
 
 /** The plain-text secrets of a definition, for the code that starts or calls its server. */
 export interface ResolvedSecrets {
@@ -39,6 +40,7 @@ export class McpDefinitionsService {
   constructor(
     private readonly txHost: TransactionHost<TransactionalAdapterTypeOrm>,
     private readonly secrets: SecretsBox,
+    private readonly stdio: StdioPolicy,
   ) {}
 
   private get definitions(): Repository<McpDefinition> {
@@ -50,6 +52,7 @@ export class McpDefinitionsService {
   }
 
   async create(dto: CreateMcpDefinitionDto): Promise<McpDefinition> {
+    this.stdio.assertMayManage(dto.transport === 'stdio' ? [dto.name] : []);
     // The id is chosen here: each sealed value is bound to its definition's id.
     const id = randomUUID();
     const definition = this.definitions.create({
@@ -105,6 +108,9 @@ export class McpDefinitionsService {
   async update(id: string, dto: UpdateMcpDefinitionDto): Promise<McpDefinition> {
     rejectNullFields(dto);
     const definition = await this.findOne(id, true);
+    // A stdio definition, or one becoming stdio: its command runs on the host.
+    if (definition.transport === 'stdio' || dto.transport === 'stdio')
+      this.stdio.assertMayManage([definition.name]);
     const { env, headers, ...fields } = dto;
     const next = { ...definition, ...stripUndefined(fields) };
     if (dto.transport !== undefined && dto.transport !== definition.transport) {
@@ -177,6 +183,16 @@ export class McpDefinitionsService {
       `Version ${dto.version} of MCP definition ${definitionId} already exists`,
       { constraint: 'mcp_versions_definition_version_key' },
     );
+  }
+
+  /** The newest published version's name, or null (for records of what was called). */
+  async latestVersion(definitionId: string): Promise<string | null> {
+    const newest = await this.versions.findOne({
+      select: { version: true },
+      where: { mcpDefinitionId: definitionId },
+      order: { createdAt: 'DESC', id: 'DESC' },
+    });
+    return newest?.version ?? null;
   }
 
   /** Newest first, keyset on (createdAt, id). */

@@ -7,6 +7,10 @@ import { WorkflowRunDto } from './dto/workflow-responses.dto';
 import type { WorkflowRun } from './entities/workflow-run.entity';
 import { WorkflowEngineService } from './workflow-engine.service';
 import { WorkflowsService } from './workflows.service';
+import { WorkflowExecutor } from './executor/workflow-executor';
+import { WorkflowStepRecorder } from './executor/step-recorder';
+import { WorkflowRunStepListDto } from './dto/workflow-run-step.dto';
+import type { WorkflowRunStep } from './entities/workflow-run-step.entity';
 
 /** Runs, and the engine's state machine for API callers (an external runner). */
 @ApiTags('workflow-runs')
@@ -15,6 +19,8 @@ export class WorkflowRunsController {
   constructor(
     private readonly workflows: WorkflowsService,
     private readonly engine: WorkflowEngineService,
+    private readonly executor: WorkflowExecutor,
+    private readonly steps: WorkflowStepRecorder,
   ) {}
 
   @Get(':id')
@@ -44,7 +50,9 @@ export class WorkflowRunsController {
     @UuidParam() id: string,
     @Body() dto: ChangeRunStatusDto,
   ): Promise<WorkflowRun> {
-    return (await this.engine.transition(id, dto.status, dto.error)).run;
+    const { run } = await this.engine.transition(id, dto.status, dto.error);
+    this.executor.statusChanged(id);
+    return run;
   }
 
   @Post(':id/cancel')
@@ -52,12 +60,31 @@ export class WorkflowRunsController {
   @HttpCode(200)
   @ApiOperation({
     operationId: 'cancelWorkflowRun',
-    summary: 'Cancel a pending or running run (audited: UPDATE WORKFLOW_RUN)',
+    summary:
+      'Cancel a pending or running run; a call in flight is aborted and its server stopped (audited: UPDATE WORKFLOW_RUN)',
   })
   @ApiOkResponse({ type: WorkflowRunDto })
   @ApiUuidParam()
   @ApiStandardErrors({ notFound: 'No such run', conflict: 'The run has already finished' })
   async cancel(@UuidParam() id: string): Promise<WorkflowRun> {
-    return (await this.engine.transition(id, 'CANCELLED')).run;
+    const { run } = await this.engine.transition(id, 'CANCELLED');
+    // A run executing here stops its call (once this commits: the check waits for it).
+    this.executor.statusChanged(id);
+    return run;
+  }
+
+  @Get(':id/steps')
+  @Roles('viewer')
+  @ApiOperation({
+    operationId: 'listWorkflowRunSteps',
+    summary:
+      "A run's executed steps in order: input as called (secrets redacted), output (capped), error, timing",
+  })
+  @ApiOkResponse({ type: WorkflowRunStepListDto })
+  @ApiUuidParam()
+  @ApiStandardErrors({ notFound: 'No such run' })
+  async listSteps(@UuidParam() id: string): Promise<{ items: WorkflowRunStep[] }> {
+    await this.workflows.findRun(id);
+    return { items: await this.steps.list(id) };
   }
 }

@@ -22,11 +22,15 @@ import {
 import type { WorkflowDefinition } from './entities/workflow-definition.entity';
 import type { WorkflowRun } from './entities/workflow-run.entity';
 import { WorkflowsService } from './workflows.service';
+import { WorkflowExecutor } from './executor/workflow-executor';
 
 @ApiTags('workflows')
 @Controller('workflows')
 export class WorkflowsController {
-  constructor(private readonly workflows: WorkflowsService) {}
+  constructor(
+    private readonly workflows: WorkflowsService,
+    private readonly executor: WorkflowExecutor,
+  ) {}
 
   @Post()
   @Roles('editor')
@@ -106,14 +110,17 @@ export class WorkflowsController {
   })
   @ApiOperation({
     operationId: 'createWorkflowRun',
-    summary: 'Start a run → PENDING (audited: CREATE WORKFLOW_RUN { status, parameters })',
+    summary:
+      'Start a run → PENDING; the executor picks it up (audited: CREATE WORKFLOW_RUN { status, parameters })',
   })
   @ApiCreatedResponse({ type: WorkflowRunDto })
   @ApiBody({ type: StartRunDto, required: false })
   @ApiUuidParam()
   @ApiStandardErrors({ notFound: 'No such workflow', body: true })
-  startRun(@UuidParam() id: string, @Body() dto: StartRunDto): Promise<WorkflowRun> {
-    return this.workflows.startRun(id, dto);
+  async startRun(@UuidParam() id: string, @Body() dto: StartRunDto): Promise<WorkflowRun> {
+    const run = await this.workflows.startRun(id, dto);
+    this.executor.wake();
+    return run;
   }
 
   @Get(':id/runs')

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { McpDefinitionsModule } from '@/modules/mcp-definitions';
 import { WorkflowEngineService } from './workflow-engine.service';
+import { WorkflowStepRecorder } from './executor/step-recorder';
+import { WorkflowExecutor } from './executor/workflow-executor';
 import { WorkflowRunSweeper } from './workflow-run-sweeper';
 import { WorkflowRunsController } from './workflow-runs.controller';
 import { WorkflowsController } from './workflows.controller';
@@ -10,6 +12,12 @@ import { WorkflowsService } from './workflows.service';
 @Module({
   imports: [McpDefinitionsModule],
   controllers: [WorkflowsController, WorkflowRunsController],
-  providers: [WorkflowsService, WorkflowEngineService, WorkflowRunSweeper],
+  providers: [
+    WorkflowsService,
+    WorkflowEngineService,
+    WorkflowRunSweeper,
+    WorkflowStepRecorder,
+    WorkflowExecutor,
+  ],
 })
 export class WorkflowsModule {}

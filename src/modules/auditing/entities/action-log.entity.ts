@@ -7,7 +7,10 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
  */
 @Entity({ name: 'action_log' })
 @Check('action_log_actor_id_check', `actor_id <> '' AND length(actor_id) <= 128`)
-@Check('action_log_action_type_check', `action_type IN ('CREATE', 'READ', 'UPDATE', 'DELETE')`)
+@Check(
+  'action_log_action_type_check',
+  `action_type IN ('CREATE', 'READ', 'UPDATE', 'DELETE', 'EXECUTE')`,
+)
 @Check('action_log_entity_type_check', `entity_type ~ '^[A-Z][A-Z0-9_]{0,63}$'`)
 @Check('action_log_entity_id_check', `entity_id <> '' AND length(entity_id) <= 256`)
 @Check('action_log_details_check', `details IS NULL OR jsonb_typeof(details) = 'object'`)
@@ -27,6 +30,8 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
 @Index('action_log_actor_roles_idx', { synchronize: false })
 // GIN `jsonb_path_ops` (for `details @> ...`), likewise declared in the migration only.
 @Index('action_log_details_idx', { synchronize: false })
+// The sealer's order (see the AuditHashChain migration).
+@Index('action_log_tx_idx', ['tx', 'id'])
 export class ActionLog {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
@@ -78,4 +83,14 @@ export class ActionLog {
 
   @Column({ name: 'actor_roles', type: 'text', array: true, default: '{}' })
   actorRoles: string[];
+
+  /** The storing transaction's id: the sealer's chain order (see the AuditHashChain migration). */
+  @Column({
+    type: 'bigint',
+    default: () => 'audit_current_tx()',
+    select: false,
+    insert: false,
+    update: false,
+  })
+  tx: string;
 }

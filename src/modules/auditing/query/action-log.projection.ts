@@ -22,10 +22,22 @@ export const ENTRY_FIELDS: readonly (readonly [field: string, sql: string])[] = 
   ['outcome', 'outcome'],
   ['statusCode', 'status_code'],
   ['actorRoles', 'actor_roles'],
+  // The entry's place in the hash chain: null until the sealer has chained it.
+  ['seq', '(SELECT c.seq::text FROM action_log_chain c WHERE c.entry_id = id)'],
+  ['hash', `(SELECT encode(c.hash, 'hex') FROM action_log_chain c WHERE c.entry_id = id)`],
+  ['hashVersion', '(SELECT c.hash_version FROM action_log_chain c WHERE c.entry_id = id)'],
 ];
+
+/** How many of ENTRY_FIELDS are the stored entry itself (the rest is its chain link). */
+const STORED_FIELDS = ENTRY_FIELDS.length - 3;
 
 /** The entry as columns named like its JSON fields (for `SELECT ... FROM action_log`). */
 export const SELECT_ENTRY = ENTRY_FIELDS.map(([field, sql]) => `${sql} AS "${field}"`).join(', ');
+
+/** The stored entry without its chain link: what the sealer hashes. */
+export const SELECT_STORED_ENTRY = ENTRY_FIELDS.slice(0, STORED_FIELDS)
+  .map(([field, sql]) => `${sql} AS "${field}"`)
+  .join(', ');
 
 /**
  * The entry as one JSON text built by PostgreSQL, for a query whose FROM holds one row of

@@ -80,6 +80,12 @@ export class ActionLogsController {
   @Get('entities/:entityType/:entityId')
   @ApiOperation({ operationId: 'listEntityHistory', summary: "One entity's history, newest first" })
   @ApiOkResponse({ type: ActionLogPageDto })
+  @ApiParam({
+    name: 'entityId',
+    description:
+      'As the trail stores it; the router refuses a path parameter over 100 characters (414): longer ids (up to 256) through GET /action-logs?entityId=',
+    schema: { type: 'string', minLength: 1, maxLength: 100 },
+  })
   @ApiStandardErrors()
   @Header('Content-Type', JSON_TYPE)
   async history(

@@ -144,6 +144,7 @@ export class AuditedExecution {
       case 'DELETE':
         return primary ? primary.snapshot : null;
       case 'READ':
+      case 'EXECUTE':
         return null;
     }
   }

@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   if (next.kid === current.kid) throw new Error('The new key is the current key');
 
   const db = await provisionDatabase(env, (m) => console.error(m));
-  const dataSource = new DataSource(dataSourceOptions({ url: db.url, entities: false }));
+  // It migrates first: as the owner when there are two roles.
+  const dataSource = new DataSource(dataSourceOptions({ url: db.migrationUrl, entities: false }));
   try {
     await dataSource.initialize();
     await dataSource.runMigrations({ transaction: 'each' });

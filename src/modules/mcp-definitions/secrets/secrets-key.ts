@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileOnce } from '@/common/fs/write-file-once';
 import { SECRETS_KEY_PATTERN, type Env } from '@/config/env';
 import { SecretsBox } from './secrets-box';
 
@@ -64,24 +65,9 @@ async function readKeyFile(file: string): Promise<Buffer | undefined> {
   }
 }
 
-/**
- * Writes a key file that appears whole or not at all: written to a private temporary file,
- * then hard-linked into place (fails if the file exists: the first writer wins). Returns
- * false when it existed already.
- */
-export async function createKeyFile(file: string, key: Buffer): Promise<boolean> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  try {
-    await link(tmp, file);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await unlink(tmp);
-  }
+/** Writes a new key file (mode 0600) unless it exists; false when it existed already. */
+export function createKeyFile(file: string, key: Buffer): Promise<boolean> {
+  return writeFileOnce(file, `${key.toString('base64')}\n`);
 }
 
 /** Replaces (or creates) a key file, created afresh with mode 0600. */

@@ -33,6 +33,7 @@ export const TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
 @Index('workflow_runs_definition_idx', ['workflowDefinitionId', 'createdAt', 'id'])
 @Index('workflow_runs_definition_status_idx', ['workflowDefinitionId', 'status', 'createdAt', 'id'])
 @Index('workflow_runs_running_idx', ['startedAt'], { where: `status = 'RUNNING'` })
+@Index('workflow_runs_pending_idx', ['createdAt', 'id'], { where: `status = 'PENDING'` })
 @Check('workflow_runs_parameters_check', `jsonb_typeof(parameters) = 'object'`)
 @Check(
   'workflow_runs_status_check',

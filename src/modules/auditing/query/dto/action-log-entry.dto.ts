@@ -51,6 +51,29 @@ export class ActionLogEntryDto implements ActionLogEntry {
   statusCode: number | null;
   @ApiProperty({ type: [String], example: ['editor'], description: 'Roles held when acting' })
   actorRoles: string[];
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    pattern: '^[0-9]+$',
+    description:
+      'Position in the hash chain; null until the sealer has chained the entry (see verify)',
+  })
+  seq: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    pattern: '^[0-9a-f]{64}$',
+    description:
+      'SHA-256(previous hash || SHA-256(RFC 8785 form of the entry)), hex; null until sealed',
+  })
+  hash: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: 'integer',
+    example: 1,
+    description: 'The canonical form `hash` covers (fields included); null until sealed',
+  })
+  hashVersion: number | null;
 }
 
 export class ActionLogPageDto {
