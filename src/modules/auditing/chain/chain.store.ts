@@ -1,4 +1,3 @@
-import type { ChainedFields } from './canonical-entry';
 import type { ChainLink } from './chain-verifier';
 import type { Checkpoint } from './checkpoint';
 import { SELECT_ENTRY } from '../query/action-log.projection';
