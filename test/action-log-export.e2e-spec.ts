@@ -101,6 +101,9 @@ describe('Action log export (e2e)', () => {
       'outcome',
       'statusCode',
       'actorRoles',
+      'seq',
+      'hash',
+      'hashVersion',
     ]);
     const cell = (row: string[], name: string) => row[header.indexOf(name)];
     expect(rows.map((r) => [cell(r, 'actorId'), cell(r, 'entityId'), cell(r, 'details')])).toEqual([

@@ -2012,8 +2012,8 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/x-ndjson; charset=utf-8": string;
-                    "text/csv; charset=utf-8": string;
+                    "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
@@ -2027,8 +2027,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/x-ndjson; charset=utf-8": components["schemas"]["ErrorResponseDto"];
-                    "text/csv; charset=utf-8": components["schemas"]["ErrorResponseDto"];
+                    "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
             /** @description No verified identity (missing, expired or invalid bearer token) */
@@ -2086,8 +2085,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/x-ndjson; charset=utf-8": components["schemas"]["ErrorResponseDto"];
-                    "text/csv; charset=utf-8": components["schemas"]["ErrorResponseDto"];
+                    "application/json": components["schemas"]["ErrorResponseDto"];
                 };
             };
         };

@@ -2,7 +2,6 @@ import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import {
   ApiOkResponse,
   ApiOperation,
-  ApiProduces,
   ApiPropertyOptional,
   ApiTags,
   OmitType,
@@ -69,10 +68,13 @@ export class ActionLogExportController {
       '=, +, -, @, tab or CR) are prefixed with a single quote. Gzip with ' +
       '`Accept-Encoding: gzip`.',
   })
-  @ApiProduces(CONTENT_TYPE.ndjson, CONTENT_TYPE.csv)
+  // The two media types on the 200 only: errors are JSON like everywhere else.
   @ApiOkResponse({
     description: 'The entries, streamed',
-    schema: { type: 'string' },
+    content: {
+      [CONTENT_TYPE.ndjson.split(';')[0]]: { schema: { type: 'string' } },
+      [CONTENT_TYPE.csv.split(';')[0]]: { schema: { type: 'string' } },
+    },
   })
   @ApiStandardErrors()
   async export(
