@@ -159,7 +159,9 @@ async function verifySpeed(): Promise<{
       throw new Error(`verification did not hold: ${stdout}`);
     return { rows: result.checked, rowsPerSecond: result.rowsPerSecond, sealSeconds };
   } finally {
-    await db.drop();
+    // BENCH_KEEP_DB=1 keeps the sealed database (to look at plans); its name is printed.
+    if (process.env.BENCH_KEEP_DB) console.log(`kept ${db.url}`);
+    else await db.drop();
   }
 }
 

@@ -53,6 +53,11 @@ export function createAdapter(options: AdapterOptions): FastifyAdapter {
     },
   });
   const fastify = adapter.getInstance();
+  // A route may raise its own body limit with `@RouteConfig({ bodyLimit })` (bulk ingest).
+  fastify.addHook('onRoute', (route) => {
+    const limit: unknown = (route.config as Record<string, unknown> | undefined)?.bodyLimit;
+    if (typeof limit === 'number') route.bodyLimit = limit;
+  });
   // Echo the ids on every response, including 404s and body-parser errors (413).
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('X-Request-ID', req.id);

@@ -44,6 +44,8 @@ const POLICY: Record<string, Role[] | 'public'> = {
   'GET /api/v1/action-logs': ['auditor'],
   'GET /api/v1/action-logs/:id': ['auditor'],
   'GET /api/v1/action-logs/entities/:entityType/:entityId': ['auditor'],
+  'POST /api/v1/action-logs/bulk': ['admin'],
+  'GET /api/v1/action-logs/export': ['auditor'],
   'GET /api/v1/action-logs/verify': ['auditor'],
   'GET /api/v1/action-logs/:id/proof': ['auditor'],
   'GET /api/v1/action-logs/public-key': 'public',

@@ -50,10 +50,16 @@ describe('audit:verify and keys:generate (e2e, child process)', () => {
   }
 
   it('verifies an export offline with the checkpoint file and the public key alone', async () => {
-    const { body } = await t.http.get('/api/v1/action-logs?limit=100').set(auditor).expect(200);
-    const sealed = body.items.filter(
-      (e: { seq: string | null }) => e.seq !== null && Number(e.seq) <= 12,
-    );
+    // The service's own export: what an auditor is handed.
+    const exported = await t.http
+      .get('/api/v1/action-logs/export?format=ndjson')
+      .set(auditor)
+      .expect(200);
+    const sealed = exported.text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as { seq: string | null; actorId: string })
+      .filter((e) => e.seq !== null && Number(e.seq) <= 12);
     expect(sealed).toHaveLength(12);
     const exportFile = join(dir, 'export.ndjson');
     const keyFile = join(dir, 'key.jwk');
@@ -77,11 +83,7 @@ describe('audit:verify and keys:generate (e2e, child process)', () => {
     expect(JSON.parse(clean.stdout)).toMatchObject({ ok: true, checked: 12, firstInvalid: null });
     expect(JSON.parse(clean.stdout).lastCheckpoint.seq).toBe('12');
     // One line rewritten in the export.
-    await write(
-      sealed.map((e: { seq: string; actorId: string }) =>
-        e.seq === '5' ? { ...e, actorId: 'mallory' } : e,
-      ),
-    );
+    await write(sealed.map((e) => (e.seq === '5' ? { ...e, actorId: 'mallory' } : e)));
     const edited = await cli(CLI, offline, noDb);
     expect(edited.code).toBe(1);
     expect(JSON.parse(edited.stdout).firstInvalid).toMatchObject({ seq: '5' });

@@ -102,8 +102,51 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One action log entry */
+        /**
+         * One action log entry
+         * @description An entry never changes once stored: the answer carries a strong `ETag` and `Cache-Control: private, max-age=31536000, immutable`; `If-None-Match` with that ETag gets 304 (no body).
+         */
         get: operations["getActionLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/action-logs/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Store up to 10,000 entries at once (idempotent by eventId)
+         * @description Every entry is validated first: one bad entry refuses the whole call (400, each error as `entries[i].field: ...`). Otherwise all are stored in one statement; entries whose `eventId` is already stored are skipped, so a retried call stores nothing twice. The body may be up to 32 MiB. Audited as one entry with the counts.
+         */
+        post: operations["bulkCreateActionLogs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/action-logs/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export the entries a search matches (NDJSON or CSV, streamed, newest first)
+         * @description Takes the filters of the search (no limit, no cursor). NDJSON: one entry per line, as the search returns it. CSV: a header row, then one row per entry (details and actorRoles as JSON); cells that a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR) are prefixed with a single quote. Gzip with `Accept-Encoding: gzip`.
+         */
+        get: operations["exportActionLogs"];
         put?: never;
         post?: never;
         delete?: never;
@@ -595,6 +638,55 @@ export interface components {
         ActionLogPageDto: {
             items: components["schemas"]["ActionLogEntryDto"][];
             nextCursor: string | null;
+        };
+        BulkEntryDto: {
+            /**
+             * Format: uuid
+             * @description The client's id of the event: stored once
+             */
+            eventId: string;
+            /**
+             * Format: date-time
+             * @description When it happened (ISO-8601, up to µs; in the past, not before 2000-01-01T00:00:00Z). Default: when stored
+             */
+            timestamp?: string;
+            actorId: string;
+            /** @enum {string} */
+            actionType: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
+            /**
+             * @description A known entity type
+             * @example MCP_DEFINITION
+             */
+            entityType: string;
+            entityId: string;
+            /** @description Redacted like any entry */
+            details?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @default SUCCESS
+             * @enum {string}
+             */
+            outcome: "SUCCESS" | "FAILURE" | "DENIED";
+            actorRoles?: string[];
+            /** @description Default: this request's */
+            requestId?: string;
+            /** @description Default: this request's */
+            correlationId?: string;
+            ip?: string;
+            userAgent?: string;
+            method?: string;
+            path?: string;
+            statusCode?: number;
+        };
+        BulkActionLogsDto: {
+            entries: components["schemas"]["BulkEntryDto"][];
+        };
+        BulkResultDto: {
+            /** @description Entries stored by this call */
+            stored: number;
+            /** @description Entries whose eventId was already stored (a retry): skipped */
+            alreadyPresent: number;
         };
         AuditBacklogDto: {
             /** @description Entries waiting in the outbox */
@@ -1359,6 +1451,8 @@ export interface operations {
                 statusCode?: number;
                 /** @description Entries whose actor held this role */
                 actorRole?: string;
+                /** @description Entries whose details contain this JSON object (containment, as `@>`; at most 2048 bytes) */
+                details?: string;
             };
             header?: {
                 "X-Request-ID"?: string;
@@ -1479,6 +1573,8 @@ export interface operations {
                 statusCode?: number;
                 /** @description Entries whose actor held this role */
                 actorRole?: string;
+                /** @description Entries whose details contain this JSON object (containment, as `@>`; at most 2048 bytes) */
+                details?: string;
             };
             header?: {
                 "X-Request-ID"?: string;
@@ -1602,6 +1698,8 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description An ETag of this entry */
+                "If-None-Match"?: string;
                 "X-Request-ID"?: string;
                 "X-Correlation-ID"?: string;
                 /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
@@ -1623,11 +1721,27 @@ export interface operations {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    /** @description Strong validator of the body */
+                    ETag?: string;
+                    /** @description private, max-age=31536000, immutable */
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ActionLogEntryDto"];
                 };
+            };
+            /** @description Not modified: the ETag in If-None-Match is current */
+            304: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
             400: {
@@ -1687,6 +1801,251 @@ export interface operations {
             };
             /** @description A path parameter is longer than 100 characters */
             414: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    bulkCreateActionLogs: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkActionLogsDto"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResultDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    exportActionLogs: {
+        parameters: {
+            query?: {
+                actorId?: string;
+                actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
+                entityType?: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
+                entityId?: string;
+                /** @description Entries at or after this instant (ISO-8601) */
+                from?: string;
+                /** @description Entries before this instant (ISO-8601, exclusive) */
+                to?: string;
+                requestId?: string;
+                correlationId?: string;
+                outcome?: "SUCCESS" | "FAILURE" | "DENIED";
+                /** @description HTTP status of the request */
+                statusCode?: number;
+                /** @description Entries whose actor held this role */
+                actorRole?: string;
+                /** @description Entries whose details contain this JSON object (containment, as `@>`; at most 2048 bytes) */
+                details?: string;
+                format?: "ndjson" | "csv";
+            };
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries, streamed */
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                    "text/csv": string;
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Correlation-ID": components["headers"]["X-Correlation-ID"];

@@ -17,6 +17,9 @@ import { SigningKeyProvider } from './chain/signing-key.provider';
 import { EntityTypeRegistry } from './entity-type.registry';
 import { ActionLogQueryService } from './query/action-log-query.service';
 import { ActionLogsController } from './query/action-logs.controller';
+import { ActionLogBulkController } from './bulk/action-log-bulk.controller';
+import { ActionLogExportController } from './export/action-log-export.controller';
+import { ActionLogExportService } from './export/action-log-export.service';
 import { HTTP_ERROR_OBSERVERS } from '@/common/errors/http-error-observer';
 import { AuditBackgroundQueue } from './write/audit-background.queue';
 import { AuditEntryWriter } from './write/audit-entry.writer';
@@ -45,13 +48,19 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
       }),
     ]),
   ],
-  controllers: [ChainController, ActionLogsController],
+  controllers: [
+    ChainController,
+    ActionLogsController,
+    ActionLogBulkController,
+    ActionLogExportController,
+  ],
   providers: [
     AuditingService,
     AuditEntryWriter,
     AuditMetrics,
     AuditOutboxService,
     ActionLogQueryService,
+    ActionLogExportService,
     EntityTypeRegistry,
     AuditHealthIndicator,
     AuditSubscriber,

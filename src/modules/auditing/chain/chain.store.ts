@@ -1,7 +1,6 @@
-import type { ChainedFields } from './canonical-entry';
 import type { ChainLink } from './chain-verifier';
 import type { Checkpoint } from './checkpoint';
-import { SELECT_ENTRY } from '../query/action-log.projection';
+import { SELECT_STORED_ENTRY } from '../query/action-log.projection';
 
 /** Anything that runs a query: a DataSource, a QueryRunner, an EntityManager. */
 export interface Queryable {
@@ -38,17 +37,22 @@ export const chainStore = {
    * (null when the entry row is gone).
    */
   async links(db: Queryable, from: bigint, to: bigint, limit: number): Promise<ChainLink[]> {
-    const found = await rows<{
-      seq: string;
-      hash: Buffer;
-      hash_version: number;
-      entry: Omit<ChainedFields, 'seq'> | null;
-    }>(
+    // Plain columns (only `details` and the roles parsed as JSON) and one index lookup per
+    // link: a join plan that scans the whole log for every batch would make verification
+    // quadratic.
+    const found = await rows<LinkRow>(
       db,
-      `SELECT c.seq::text AS seq, c.hash, c.hash_version,
-              CASE WHEN l.id IS NULL THEN NULL ELSE ${ENTRY_JSON('l')} END AS entry
+      `SELECT c.seq::text AS seq, encode(c.hash, 'hex') AS hash, c.hash_version, e.*
        FROM action_log_chain c
-       LEFT JOIN action_log l ON l.id = c.entry_id
+       LEFT JOIN LATERAL (
+         SELECT l.id::text AS id, l.event_id::text AS event_id,
+                ${TIMESTAMP_US('l."timestamp"')} AS ts, l.actor_id,
+                array_to_json(l.actor_roles)::text AS actor_roles, l.action_type, l.entity_type,
+                l.entity_id, l.outcome, l.status_code, l.details::text AS details, l.request_id,
+                l.correlation_id, l.ip, l.user_agent, l.method, l.path
+         FROM action_log l WHERE l.id = c.entry_id
+         OFFSET 0 -- a fence: one index lookup per link, never a join over the whole log
+       ) e ON true
        WHERE c.seq BETWEEN $1 AND $2
        ORDER BY c.seq
        LIMIT $3`,
@@ -56,9 +60,31 @@ export const chainStore = {
     );
     return found.map((r) => ({
       seq: r.seq,
-      hash: r.hash.toString('hex'),
+      hash: r.hash,
       hashVersion: r.hash_version,
-      entry: r.entry,
+      entry:
+        r.id === null
+          ? null
+          : {
+              id: r.id,
+              eventId: r.event_id,
+              timestamp: r.ts,
+              actorId: r.actor_id,
+              actorRoles: JSON.parse(r.actor_roles) as string[],
+              actionType: r.action_type,
+              entityType: r.entity_type,
+              entityId: r.entity_id,
+              outcome: r.outcome,
+              statusCode: r.status_code,
+              details:
+                r.details === null ? null : (JSON.parse(r.details) as Record<string, unknown>),
+              requestId: r.request_id,
+              correlationId: r.correlation_id,
+              ip: r.ip,
+              userAgent: r.user_agent,
+              method: r.method,
+              path: r.path,
+            },
     }));
   },
 
@@ -150,7 +176,7 @@ export const chainStore = {
  * computed over this form, by the sealer and by every verifier).
  */
 export const ENTRY_JSON = (alias: string) =>
-  `(SELECT to_jsonb(x) FROM (SELECT ${SELECT_ENTRY} FROM (SELECT ${alias}.*) y) x)`;
+  `(SELECT to_jsonb(x) FROM (SELECT ${SELECT_STORED_ENTRY} FROM (SELECT ${alias}.*) y) x)`;
 
 /** UTC ISO-8601 with microseconds, as every timestamp of the trail is written. */
 export const TIMESTAMP_US = (column: string) =>
@@ -170,4 +196,27 @@ function toCheckpoint(r: {
     keyId: r.key_id,
     signature: r.signature.toString('base64url'),
   };
+}
+
+interface LinkRow {
+  seq: string;
+  hash: string;
+  hash_version: number;
+  id: string | null;
+  event_id: string;
+  ts: string;
+  actor_id: string;
+  actor_roles: string;
+  action_type: string;
+  entity_type: string;
+  entity_id: string;
+  outcome: string;
+  status_code: number | null;
+  details: string | null;
+  request_id: string | null;
+  correlation_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  method: string | null;
+  path: string | null;
 }

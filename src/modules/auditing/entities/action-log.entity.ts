@@ -18,6 +18,8 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
 @Check('action_log_status_code_check', `status_code BETWEEN 100 AND 599`)
 @Index('action_log_time_idx', ['timestamp', 'id'])
 @Index('action_log_entity_idx', ['entityType', 'entityId', 'timestamp', 'id'])
+@Index('action_log_entity_type_action_idx', ['entityType', 'actionType', 'timestamp', 'id'])
+@Index('action_log_action_idx', ['actionType', 'timestamp', 'id'])
 @Index('action_log_actor_idx', ['actorId', 'timestamp', 'id'])
 @Index('action_log_request_idx', ['requestId', 'timestamp', 'id'])
 @Index('action_log_correlation_idx', ['correlationId', 'timestamp', 'id'])
@@ -26,6 +28,8 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
 })
 // A GIN index (for `actor_roles @> ...`): TypeORM cannot declare one, so it leaves it alone.
 @Index('action_log_actor_roles_idx', { synchronize: false })
+// GIN `jsonb_path_ops` (for `details @> ...`), likewise declared in the migration only.
+@Index('action_log_details_idx', { synchronize: false })
 // The sealer's order (see the AuditHashChain migration).
 @Index('action_log_tx_idx', ['tx', 'id'])
 export class ActionLog {

@@ -1,79 +1,129 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { NotFoundError } from '@/common/errors/domain-error';
-import { decodeCursor, invalidCursor, toPage, type Page } from '@/common/pagination/cursor';
+import { encodeCursor, type Page } from '@/common/pagination/cursor';
 import type { ActionLogEntry } from '../audit.types';
-import { JOIN_CHAIN, SELECT_CHAIN, SELECT_ENTRY } from './action-log.projection';
+import { ENTRY_JSON } from './action-log.projection';
+import {
+  containmentSql,
+  isBigint,
+  planSearch,
+  searchSql,
+  SCAN_BUDGET,
+  windowSql,
+  type SearchPlan,
+} from './action-log.search';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
-const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
-const MAX_BIGINT = 2n ** 63n - 1n;
-
-function isBigint(id: string): boolean {
-  return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
+/** One page as PostgreSQL built it: each entry's JSON text, and the cursor. */
+export interface JsonPage {
+  items: string[];
+  nextCursor: string | null;
 }
 
-type Filter = Omit<QueryActionLogsDto, 'limit' | 'cursor' | 'actorRole'>;
-
-const COLUMN: Record<keyof Omit<Filter, 'from' | 'to'>, string> = {
-  actorId: 'actor_id',
-  actionType: 'action_type',
-  entityType: 'entity_type',
-  entityId: 'entity_id',
-  requestId: 'request_id',
-  correlationId: 'correlation_id',
-  outcome: 'outcome',
-  statusCode: 'status_code',
-};
+/** A page's response body, byte for byte what `JSON.stringify` of the parsed page would be. */
+export function pageBody(page: JsonPage): string {
+  return `{"items":[${page.items.join(',')}],"nextCursor":${JSON.stringify(page.nextCursor)}}`;
+}
 
 /**
- * Reads the action log: newest first by (timestamp, id), keyset-paginated, every filter
- * backed by an index (see the ActionLog migration). No totals: counting a growing log is
- * the one query that gets slower with time.
+ * At most this many matches of a containment in a window of SCAN_BUDGET entries (1 in 1,000
+ * for a page of 50) and it is rare enough for the GIN index: fetching all its matches costs
+ * less than the window did. Above, the short page and its cursor are the answer.
+ */
+const sparse = (limit: number): number => Math.floor(limit / 10);
+
+interface Window {
+  n: number;
+  dense: number;
+  t: string | null;
+  i: string | null;
+}
+
+interface Row {
+  j: string;
+  t: string;
+  i: string;
+}
+
+/**
+ * Reads the action log: newest first by (timestamp, id), keyset-paginated, with bounded work
+ * per page whatever the filters (see `action-log.search.ts`). No totals: counting a growing
+ * log is the one query that gets slower with time. Entries are JSON texts built by PostgreSQL;
+ * Node only joins them.
  */
 @Injectable()
 export class ActionLogQueryService {
   constructor(private readonly dataSource: DataSource) {}
 
-  async list(query: QueryActionLogsDto): Promise<Page<ActionLogEntry>> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const param = (value: unknown): string => `$${params.push(value)}`;
-    for (const [key, column] of Object.entries(COLUMN) as [keyof typeof COLUMN, string][]) {
-      const value = query[key];
-      if (value !== undefined) where.push(`${column} = ${param(value)}`);
-    }
-    // Containment, so the GIN index on actor_roles serves it.
-    if (query.actorRole) where.push(`actor_roles @> ARRAY[${param(query.actorRole)}]::text[]`);
-    if (query.from) where.push(`"timestamp" >= ${param(query.from)}::timestamptz`);
-    if (query.to) where.push(`"timestamp" < ${param(query.to)}::timestamptz`);
-    if (query.cursor) {
-      const [ts, id] = decodeCursor(query.cursor, ['string', 'string']);
-      if (!isBigint(String(id)) || !ISO_TIMESTAMP.test(String(ts))) {
-        invalidCursor();
-      }
-      where.push(`("timestamp", id) < (${param(ts)}::timestamptz, ${param(id)}::bigint)`);
-    }
-    const limit = query.limit;
-    const rows: ActionLogEntry[] = await this.dataSource.query(
-      // ORDER BY names the table's columns: unqualified, "timestamp" and id would be the
-      // SELECT list's text renderings, sorted as text.
-      `SELECT ${SELECT_ENTRY}, ${SELECT_CHAIN} FROM action_log l ${JOIN_CHAIN}
-       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY l."timestamp" DESC, l.id DESC
-       LIMIT ${param(limit + 1)}`,
-      params,
+  /** One page of a search, as JSON texts. */
+  async search(query: QueryActionLogsDto): Promise<JsonPage> {
+    const { limit, cursor, ...filters } = query;
+    const plan = planSearch(filters, cursor);
+    const take = `$${plan.params.push(limit + 1)}`;
+    const rows: Row[] = await this.dataSource.query(
+      searchSql(plan, `${ENTRY_JSON} AS j`, take),
+      plan.params,
     );
-    return toPage(rows, limit, (last) => [last.timestamp, last.id]);
+    if (rows.length > limit || plan.residual.length === 0) return this.page(rows, limit);
+    // A short page. With the containment as the only residual filter, the page's hits are its
+    // matches in the window: when they are very few, it is rare, and the GIN index finds the
+    // matches without walking (reading about as many entries as match).
+    const onlyContainment = plan.containment !== undefined && plan.residual.length === 1;
+    if (onlyContainment && rows.length <= sparse(limit)) {
+      return this.fromContainment(plan, take, limit);
+    }
+    // Otherwise: did the window end the scan (and how rare is the containment)?
+    const [window]: Window[] = await this.dataSource.query(
+      windowSql(plan, !onlyContainment),
+      // The containment's parameter comes last: dropped when it is not measured.
+      plan.params.slice(0, plan.windowParams - (onlyContainment ? 1 : 0)),
+    );
+    if (window.n < SCAN_BUDGET || !window.t || !window.i) return this.page(rows, limit);
+    if (!onlyContainment && plan.containment && window.dense <= sparse(limit)) {
+      return this.fromContainment(plan, take, limit);
+    }
+    return { items: rows.map((r) => r.j), nextCursor: encodeCursor([window.t, window.i]) };
   }
 
-  async findOne(id: string): Promise<ActionLogEntry> {
+  private async fromContainment(plan: SearchPlan, take: string, limit: number): Promise<JsonPage> {
+    const rows: Row[] = await this.dataSource.query(
+      containmentSql(plan, `${ENTRY_JSON} AS j`, take),
+      plan.params,
+    );
+    return this.page(rows, limit);
+  }
+
+  /** One page of a search, parsed (for code; the API sends `search`'s texts as they are). */
+  async list(query: QueryActionLogsDto): Promise<Page<ActionLogEntry>> {
+    const page = await this.search(query);
+    return {
+      items: page.items.map((j) => JSON.parse(j) as ActionLogEntry),
+      nextCursor: page.nextCursor,
+    };
+  }
+
+  /** One entry's JSON text, as the API sends it. */
+  async findOneJson(id: string): Promise<string> {
     if (!isBigint(id)) throw new NotFoundError('Action log entry', id);
-    const rows: ActionLogEntry[] = await this.dataSource.query(
-      `SELECT ${SELECT_ENTRY}, ${SELECT_CHAIN} FROM action_log l ${JOIN_CHAIN} WHERE l.id = $1::bigint`,
+    const rows: { j: string }[] = await this.dataSource.query(
+      `SELECT ${ENTRY_JSON} AS j FROM action_log WHERE id = $1::bigint`,
       [id],
     );
     if (!rows[0]) throw new NotFoundError('Action log entry', id);
-    return rows[0];
+    return rows[0].j;
+  }
+
+  async findOne(id: string): Promise<ActionLogEntry> {
+    return JSON.parse(await this.findOneJson(id)) as ActionLogEntry;
+  }
+
+  private page(rows: Row[], limit: number): JsonPage {
+    const items = rows.slice(0, limit);
+    const last = items[items.length - 1];
+    return {
+      items: items.map((r) => r.j),
+      nextCursor: rows.length > limit && last ? encodeCursor([last.t, last.i]) : null,
+    };
   }
 }

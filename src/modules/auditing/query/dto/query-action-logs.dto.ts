@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   IsIn,
   IsInt,
@@ -12,6 +12,7 @@ import {
   Min,
 } from 'class-validator';
 import { PageQueryDto } from '@/common/pagination/page-query.dto';
+import { IsJsonObject } from '@/common/validation/validators';
 import {
   ACTION_TYPES,
   ENTITY_TYPE_PATTERN,
@@ -21,6 +22,9 @@ import {
   type ActionType,
   type Outcome,
 } from '@/modules/auditing/audit.types';
+
+/** The largest `?details=` object (serialized): a filter, not a document. */
+export const MAX_DETAILS_FILTER_BYTES = 2048;
 
 export class QueryActionLogsDto extends PageQueryDto {
   @ApiPropertyOptional({ maxLength: 128 })
@@ -99,4 +103,30 @@ export class QueryActionLogsDto extends PageQueryDto {
   @IsOptional()
   @Matches(ROLE_PATTERN, { message: 'actorRole must be a role name' })
   actorRole?: string;
+
+  @ApiPropertyOptional({
+    type: String,
+    example: '{"status":"FAILED"}',
+    description: `Entries whose details contain this JSON object (containment, as \`@>\`; at most ${MAX_DETAILS_FILTER_BYTES} bytes)`,
+  })
+  @IsOptional()
+  @Transform(({ value }: { value: unknown }) => parseJson(value))
+  @IsJsonObject(MAX_DETAILS_FILTER_BYTES, {
+    message: `details must be a JSON object (e.g. {"status":"FAILED"}) of at most ${MAX_DETAILS_FILTER_BYTES} bytes`,
+  })
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The JSON object a query parameter holds; anything else stays the text itself, which the
+ * validator refuses (`null` too: @IsOptional would take it for an absent filter).
+ */
+function parseJson(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    const parsed = JSON.parse(value) as unknown;
+    return parsed !== null && typeof parsed === 'object' ? parsed : value;
+  } catch {
+    return value;
+  }
 }

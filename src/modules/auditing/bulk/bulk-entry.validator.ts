@@ -1,0 +1,214 @@
+import { BadRequestException } from '@nestjs/common';
+import type { ActionLogContext, ActionLogInput } from '../audit.types';
+import {
+  AuditValidationError,
+  validateEntry,
+  type KnownEntityTypes,
+  type ValidEntry,
+} from '../write/audit-entry.validator';
+
+/** The most entries one bulk call (or `createActionLogEntries`) takes. */
+export const MAX_BULK_ENTRIES = 10_000;
+/** The oldest `timestamp` an entry may carry: an import of history, not an arbitrary date. */
+export const OLDEST_TIMESTAMP = '2000-01-01T00:00:00Z';
+/** The per-item errors a 400 lists at most (the rest are counted). */
+const MAX_REPORTED_ERRORS = 100;
+
+/** One entry of a bulk write: an entry's fields, its event id, and optionally its time. */
+export interface BulkEntryInput extends ActionLogInput, Partial<ActionLogContext> {
+  /** The client's id of the event (UUID): a retried batch stores nothing twice. */
+  eventId: string;
+  /** When it happened (ISO-8601, past, not before 2000); default: when it is stored. */
+  timestamp?: string;
+}
+
+/** A bulk entry ready to store: validated, redacted, with its metadata. */
+export interface ValidBulkEntry extends ValidEntry, ActionLogContext {
+  eventId: string;
+  timestamp: string | null;
+}
+
+export interface BulkItemError {
+  index: number;
+  field: string | null;
+  message: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$/;
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** Optional text metadata: its longest value, and a pattern when it has one. */
+const TEXT_FIELDS: Record<string, { max: number; pattern?: RegExp }> = {
+  requestId: { max: 128 },
+  correlationId: { max: 128 },
+  ip: { max: 64 },
+  userAgent: { max: 1024 },
+  method: { max: 16, pattern: /^[A-Z]+$/ },
+  path: { max: 2048 },
+};
+const ENTRY_FIELDS = new Set([
+  'eventId',
+  'timestamp',
+  'actorId',
+  'actionType',
+  'entityType',
+  'entityId',
+  'details',
+  'outcome',
+  'actorRoles',
+  'statusCode',
+  ...Object.keys(TEXT_FIELDS),
+]);
+
+class ItemError extends Error {
+  constructor(
+    readonly field: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Validates every entry (all of them, so the caller gets every problem at once) with the same
+ * rules and redaction as a single entry, plus the bulk fields; throws a 400 listing each bad
+ * item as `entries[i].field: message`. `defaults` fill the request and correlation ids.
+ */
+export function validateBulk(
+  items: unknown[],
+  types: KnownEntityTypes,
+  defaults: Pick<ActionLogContext, 'requestId' | 'correlationId'>,
+  now = Date.now(),
+): ValidBulkEntry[] {
+  if (items.length === 0) throw new BadRequestException('entries must not be empty');
+  if (items.length > MAX_BULK_ENTRIES) {
+    throw new BadRequestException(`entries must hold at most ${MAX_BULK_ENTRIES} items`);
+  }
+  const valid: ValidBulkEntry[] = [];
+  const errors: BulkItemError[] = [];
+  const seen = new Map<string, number>();
+  items.forEach((item, index) => {
+    try {
+      const entry = validateItem(item, types, defaults, now);
+      const first = seen.get(entry.eventId);
+      if (first !== undefined) {
+        throw new ItemError('eventId', `eventId repeats entries[${first}].eventId`);
+      }
+      seen.set(entry.eventId, index);
+      valid.push(entry);
+    } catch (error) {
+      if (error instanceof ItemError)
+        errors.push({ index, field: error.field, message: error.message });
+      else throw error;
+    }
+  });
+  if (errors.length) throw bulkError(errors);
+  return valid;
+}
+
+function bulkError(errors: BulkItemError[]): BadRequestException {
+  const messages = errors
+    .slice(0, MAX_REPORTED_ERRORS)
+    .map((e) => `entries[${e.index}]${e.field ? `.${e.field}` : ''}: ${e.message}`);
+  if (errors.length > MAX_REPORTED_ERRORS) {
+    messages.push(`... and ${errors.length - MAX_REPORTED_ERRORS} more invalid entries`);
+  }
+  return new BadRequestException(messages);
+}
+
+function validateItem(
+  item: unknown,
+  types: KnownEntityTypes,
+  defaults: Pick<ActionLogContext, 'requestId' | 'correlationId'>,
+  now: number,
+): ValidBulkEntry {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    throw new ItemError(null, 'must be an object');
+  }
+  const input = item as Record<string, unknown>;
+  for (const key of Object.keys(input)) {
+    if (!ENTRY_FIELDS.has(key)) throw new ItemError(key, `${key} is not an entry field`);
+  }
+  const { eventId } = input;
+  if (typeof eventId !== 'string' || !UUID.test(eventId)) {
+    throw new ItemError('eventId', 'eventId must be a UUID');
+  }
+  const context = {} as Record<string, string | null>;
+  for (const [field, rule] of Object.entries(TEXT_FIELDS)) {
+    const value = input[field];
+    if (value === undefined || value === null) {
+      context[field] = null;
+      continue;
+    }
+    if (
+      typeof value !== 'string' ||
+      value === '' ||
+      value.length > rule.max ||
+      CONTROL.test(value) ||
+      (rule.pattern && !rule.pattern.test(value))
+    ) {
+      throw new ItemError(
+        field,
+        `${field} must be a string of 1 to ${rule.max} printable characters`,
+      );
+    }
+    context[field] = value;
+  }
+  const statusCode = input.statusCode ?? null;
+  if (
+    statusCode !== null &&
+    (typeof statusCode !== 'number' ||
+      !Number.isInteger(statusCode) ||
+      statusCode < 100 ||
+      statusCode > 599)
+  ) {
+    throw new ItemError('statusCode', 'statusCode must be an integer from 100 to 599');
+  }
+  let entry: ValidEntry;
+  try {
+    entry = validateEntry(input as unknown as ActionLogInput, types);
+  } catch (error) {
+    if (error instanceof AuditValidationError) {
+      const field = /^(\w+)/.exec(error.message)?.[1] ?? null;
+      throw new ItemError(field && ENTRY_FIELDS.has(field) ? field : null, error.message);
+    }
+    throw error;
+  }
+  return {
+    ...entry,
+    eventId: eventId.toLowerCase(),
+    timestamp: validTimestamp(input.timestamp, now),
+    requestId: context.requestId ?? defaults.requestId,
+    correlationId: context.correlationId ?? defaults.correlationId,
+    ip: context.ip,
+    userAgent: context.userAgent,
+    method: context.method,
+    path: context.path,
+    statusCode: statusCode,
+  };
+}
+
+function validTimestamp(value: unknown, now: number): string | null {
+  if (value === undefined || value === null) return null;
+  const ms = typeof value === 'string' && ISO.test(value) ? Date.parse(value) : Number.NaN;
+  if (
+    Number.isNaN(ms) ||
+    !realDate(value as string) ||
+    ms > now ||
+    ms < Date.parse(OLDEST_TIMESTAMP)
+  ) {
+    throw new ItemError(
+      'timestamp',
+      `timestamp must be an ISO-8601 instant in the past, not before ${OLDEST_TIMESTAMP}`,
+    );
+  }
+  return value as string;
+}
+
+/** Date.parse takes 30 February (it rolls over); PostgreSQL does not. */
+function realDate(iso: string): boolean {
+  const [y, m, d] = iso.slice(0, 10).split('-').map(Number);
+  return new Date(Date.UTC(y, m - 1, d)).getUTCDate() === d;
+}

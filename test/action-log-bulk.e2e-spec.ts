@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { AuditingService } from '@/modules/auditing';
+import type { BulkEntryInput } from '@/modules/auditing/bulk/bulk-entry.validator';
+import { createTestApp, type TestApp } from './helpers/test-app';
+
+const entry = (overrides: Record<string, unknown> = {}): BulkEntryInput => ({
+  eventId: randomUUID(),
+  actorId: 'importer',
+  actionType: 'UPDATE',
+  entityType: 'MCP_DEFINITION',
+  entityId: '42',
+  details: { status: 'OK' },
+  ...overrides,
+});
+
+const BULK = '/api/v1/action-logs/bulk';
+
+describe('Action log bulk ingest (e2e)', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp({ env: { RATE_LIMIT_MAX: '0' } });
+  });
+  beforeEach(() => t.truncate('action_log', 'audit_outbox'));
+  afterAll(() => t.close());
+
+  const imported = async () =>
+    (await t.entries(`actor_id <> 'admin-1'`)).filter((r) => r.entity_id !== 'bulk');
+
+  it('stores every entry in one call, with the given times (µs), ids and metadata', async () => {
+    const items = [
+      entry({ timestamp: '2026-01-02T03:04:05.123456Z', requestId: 'req-1', ip: '10.0.0.1' }),
+      entry({ actionType: 'DELETE', entityType: 'WORKFLOW_RUN', entityId: 7, outcome: 'FAILURE' }),
+      entry({ actorRoles: ['editor', 'operator'], statusCode: 409, method: 'PATCH', path: '/x' }),
+    ];
+    const res = await t.http
+      .post(BULK)
+      .set('X-User-ID', 'admin-1')
+      .set('X-Request-ID', 'bulk-call-1')
+      .send({ entries: items })
+      .expect(200);
+    expect(res.body).toEqual({ stored: 3, alreadyPresent: 0 });
+    const rows = await t.db.query(
+      `SELECT event_id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS ts,
+              actor_id, action_type, entity_type, entity_id, details, request_id, ip, outcome,
+              status_code, method, path, actor_roles
+       FROM action_log WHERE actor_id = 'importer' ORDER BY id`,
+    );
+    expect(rows.rows.map((r) => r.event_id)).toEqual(items.map((i) => i.eventId));
+    expect(rows.rows[0]).toMatchObject({
+      ts: '2026-01-02T03:04:05.123456',
+      request_id: 'req-1',
+      ip: '10.0.0.1',
+      details: { status: 'OK' },
+      outcome: 'SUCCESS',
+    });
+    // Without its own request id an entry traces back to the bulk call.
+    expect(rows.rows[1]).toMatchObject({
+      entity_id: '7',
+      outcome: 'FAILURE',
+      request_id: 'bulk-call-1',
+      action_type: 'DELETE',
+    });
+    expect(rows.rows[2]).toMatchObject({
+      actor_roles: ['editor', 'operator'],
+      status_code: 409,
+      method: 'PATCH',
+      path: '/x',
+    });
+  });
+
+  it('stores nothing twice when a batch is retried, and says how many were already there', async () => {
+    const items = Array.from({ length: 20 }, () => entry());
+    await t.http
+      .post(BULK)
+      .send({ entries: items.slice(0, 12) })
+      .expect(200);
+    const retry = await t.http.post(BULK).send({ entries: items }).expect(200);
+    expect(retry.body).toEqual({ stored: 8, alreadyPresent: 12 });
+    const again = await t.http.post(BULK).send({ entries: items }).expect(200);
+    expect(again.body).toEqual({ stored: 0, alreadyPresent: 20 });
+    expect(await imported()).toHaveLength(20);
+  });
+
+  it('is on record as one entry with the counts', async () => {
+    await t.http
+      .post(BULK)
+      .set('X-User-ID', 'admin-1')
+      .send({ entries: [entry(), entry()] })
+      .expect(200);
+    const audit = await t.entries(`actor_id = 'admin-1'`);
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      action_type: 'CREATE',
+      entity_type: 'ACTION_LOG',
+      entity_id: 'bulk',
+      details: { stored: 2, alreadyPresent: 0 },
+      outcome: 'SUCCESS',
+    });
+  });
+
+  it('redacts secrets in details like any entry', async () => {
+    await t.http
+      .post(BULK)
+      .send({ entries: [entry({ details: { password: 'hunter2', nested: { apiKey: 'k' } } })] })
+      .expect(200);
+    const [row] = await imported();
+    expect(row.details).toEqual({ password: '[REDACTED]', nested: { apiKey: '[REDACTED]' } });
+  });
+
+  it('checks every item first: one 400 lists each bad one by index and field, and nothing is stored', async () => {
+    const res = await t.http
+      .post(BULK)
+      .send({
+        entries: [
+          entry(),
+          entry({ actorId: '' }),
+          entry({ eventId: 'not-a-uuid' }),
+          entry({ timestamp: new Date(Date.now() + 3_600_000).toISOString() }),
+          entry({ timestamp: '1999-12-31T23:59:59Z' }),
+          entry({ timestamp: '2026-02-30T00:00:00Z' }),
+          entry({ entityType: 'NO_SUCH_TYPE' }),
+          entry({ actionType: 'PATCH' }),
+          entry({ details: [1, 2] }),
+          entry({ surprise: true }),
+          entry({ statusCode: 99 }),
+          'not an object',
+        ],
+      })
+      .expect(400);
+    const messages = res.body.message as string[];
+    expect(messages.map((m) => m.split(':')[0])).toEqual([
+      'entries[1].actorId',
+      'entries[2].eventId',
+      'entries[3].timestamp',
+      'entries[4].timestamp',
+      'entries[5].timestamp',
+      'entries[6].entityType',
+      'entries[7].actionType',
+      'entries[8].details',
+      'entries[9].surprise',
+      'entries[10].statusCode',
+      'entries[11]',
+    ]);
+    expect(await imported()).toEqual([]);
+  });
+
+  it('refuses an event id twice in one batch, an empty batch and more than 10,000 entries', async () => {
+    const twice = entry();
+    const dup = await t.http
+      .post(BULK)
+      .send({ entries: [twice, entry(), twice] })
+      .expect(400);
+    expect(dup.body.message).toEqual(['entries[2].eventId: eventId repeats entries[0].eventId']);
+    await t.http.post(BULK).send({ entries: [] }).expect(400);
+    await t.http.post(BULK).send({}).expect(400);
+    const tooMany = Array.from({ length: 10_001 }, () => ({}));
+    await t.http.post(BULK).send({ entries: tooMany }).expect(400);
+    expect(await imported()).toEqual([]);
+  });
+
+  it('takes 10,000 entries in a body far above the global 1 MiB limit, which still holds elsewhere', async () => {
+    const items = Array.from({ length: 10_000 }, (_, i) =>
+      entry({ entityId: String(i), details: { note: 'x'.repeat(200), i } }),
+    );
+    const body = JSON.stringify({ entries: items });
+    expect(Buffer.byteLength(body)).toBeGreaterThan(2 * 1024 * 1024);
+    const res = await t.http
+      .post(BULK)
+      .set('Content-Type', 'application/json')
+      .send(body)
+      .expect(200);
+    expect(res.body).toEqual({ stored: 10_000, alreadyPresent: 0 });
+    const { rows } = await t.db.query(
+      `SELECT count(*)::int AS n FROM action_log WHERE actor_id = 'importer'`,
+    );
+    expect(rows[0].n).toBe(10_000);
+    await t.http
+      .post('/api/v1/mcp-definitions')
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ name: 'big', description: 'x'.repeat(2 * 1024 * 1024) }))
+      .expect(413);
+  });
+
+  it('is admin only', async () => {
+    await t.http
+      .post(BULK)
+      .set('X-User-Roles', 'auditor,editor')
+      .send({ entries: [entry()] })
+      .expect(403);
+    expect(await imported()).toEqual([]);
+  });
+
+  describe('AuditingService.createActionLogEntries (for code)', () => {
+    it('validates, stores and dedupes the same way', async () => {
+      const auditing = t.app.get(AuditingService);
+      const items = [entry(), entry({ details: { token: 'secret' } })];
+      await expect(auditing.createActionLogEntries(items)).resolves.toEqual({
+        stored: 2,
+        alreadyPresent: 0,
+      });
+      await expect(auditing.createActionLogEntries(items)).resolves.toEqual({
+        stored: 0,
+        alreadyPresent: 2,
+      });
+      await expect(
+        auditing.createActionLogEntries([entry({ entityId: '' })]),
+      ).rejects.toMatchObject({
+        response: { message: [expect.stringMatching(/^entries\[0\]\.entityId: /)] },
+      });
+      const rows = await imported();
+      expect(rows.map((r) => r.details)).toEqual([{ status: 'OK' }, { token: '[REDACTED]' }]);
+      expect(rows.every((r) => r.request_id === null)).toBe(true);
+    });
+  });
+});
