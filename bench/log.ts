@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
+import { ENTRY_JSON } from '@/modules/auditing';
 import autocannon from 'autocannon';
 import { from as copyFrom } from 'pg-copy-streams';
 import QueryStream from 'pg-query-stream';
@@ -334,15 +335,8 @@ async function exportRun(url: string, pid: number): Promise<void> {
   );
 }
 
-/** What the export runs for an unfiltered NDJSON export (see action-log.projection.ts). */
-const RAW_EXPORT = `
-  SELECT (SELECT row_to_json(e) FROM (SELECT id::text AS "id", event_id AS "eventId",
-    to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "timestamp",
-    actor_id AS "actorId", action_type AS "actionType", entity_type AS "entityType",
-    entity_id AS "entityId", details, request_id AS "requestId",
-    correlation_id AS "correlationId", ip, user_agent AS "userAgent", method, path, outcome,
-    status_code AS "statusCode", actor_roles AS "actorRoles") e)::text AS j
-  FROM action_log l ORDER BY l."timestamp" DESC, l.id DESC`;
+/** What the export runs for an unfiltered NDJSON export: the same projection, chain link included. */
+const RAW_EXPORT = `SELECT ${ENTRY_JSON} AS j FROM action_log l ORDER BY l."timestamp" DESC, l.id DESC`;
 
 main().catch((error: unknown) => {
   console.error(error);

@@ -18,3 +18,5 @@ export { AuditingModule } from './auditing.module';
 export { ChainSealer, type SealPass } from './chain/chain-sealer.service';
 export { ChainVerificationService } from './chain/chain-verification.service';
 export { generateSigningKeyPair } from './chain/signing-keys';
+/** An entry as the API's JSON, built by PostgreSQL (for benchmarks comparing against raw SQL). */
+export { ENTRY_JSON } from './query/action-log.projection';
