@@ -21,15 +21,15 @@ import { BENCH_TABLE_SQL } from './bench.module';
 import {
   benchSigningKeyDir,
   createBenchDatabase,
+  DURATION,
+  ROUNDS,
+  CONNECTIONS,
   median,
   startBenchServer,
   stopBenchServer,
   withClient,
 } from './harness';
 
-const DURATION = Number(process.env.BENCH_DURATION ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const VERIFY_ROWS = Number(process.env.BENCH_VERIFY_ROWS ?? 1_000_000);
 const PORT_ON = 4000 + Math.floor(Math.random() * 40);
 const PORT_OFF = PORT_ON + 50;

@@ -14,6 +14,11 @@ import { generateSigningKeyPair } from '@/modules/auditing';
 
 /** What the benchmarks share: a fresh migrated database, and the app as a child process. */
 
+/** BENCH_DURATION (s per round, default 10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50). */
+export const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+export const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+
 export const median = (xs: number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

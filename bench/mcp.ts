@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import {
   createBenchDatabase,
+  ROUNDS,
   median,
   startBenchServer,
   stopBenchServer,
@@ -17,7 +18,6 @@ import {
 } from './harness';
 
 const RUNS = Number(process.env.BENCH_MCP_RUNS ?? 40);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 4;
 const PORT = 3990 + Math.floor(Math.random() * 9);
 /** dist/bench/mcp.js → the repository's fixture (plain JavaScript, run by `node`). */

@@ -14,15 +14,15 @@ import { BENCH_TABLE_SQL } from './bench.module';
 import { benchMcp } from './mcp';
 import {
   createBenchDatabase,
+  DURATION,
+  ROUNDS,
+  CONNECTIONS,
   median,
   startBenchServer,
   stopBenchServer,
   withClient,
 } from './harness';
 
-const DURATION = Number(process.env.BENCH_DURATION ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PORT = 3900 + Math.floor(Math.random() * 90);
 
 interface Sample {

@@ -89,13 +89,7 @@ export const chainStore = {
   },
 
   async checkpoints(db: Queryable, from?: bigint, to?: bigint): Promise<Checkpoint[]> {
-    const found = await rows<{
-      seq: string;
-      hash: Buffer;
-      timestamp: string;
-      key_id: string;
-      signature: Buffer;
-    }>(
+    const found = await rows<CheckpointRow>(
       db,
       `SELECT seq::text AS seq, hash, ${TIMESTAMP_US('"timestamp"')} AS "timestamp", key_id, signature
        FROM audit_checkpoints k
@@ -107,14 +101,7 @@ export const chainStore = {
   },
 
   async lastCheckpoint(db: Queryable): Promise<(Checkpoint & { ageMs: number }) | null> {
-    const [row] = await rows<{
-      seq: string;
-      hash: Buffer;
-      timestamp: string;
-      key_id: string;
-      signature: Buffer;
-      age_ms: number;
-    }>(
+    const [row] = await rows<CheckpointRow & { age_ms: number }>(
       db,
       `SELECT seq::text AS seq, hash, ${TIMESTAMP_US('"timestamp"')} AS "timestamp", key_id, signature,
               (extract(epoch FROM clock_timestamp() - "timestamp") * 1000)::float8 AS age_ms
@@ -125,13 +112,7 @@ export const chainStore = {
 
   /** The first checkpoint at or after a position. */
   async checkpointFrom(db: Queryable, seq: bigint): Promise<Checkpoint | null> {
-    const [row] = await rows<{
-      seq: string;
-      hash: Buffer;
-      timestamp: string;
-      key_id: string;
-      signature: Buffer;
-    }>(
+    const [row] = await rows<CheckpointRow>(
       db,
       `SELECT seq::text AS seq, hash, ${TIMESTAMP_US('"timestamp"')} AS "timestamp", key_id, signature
        FROM audit_checkpoints k WHERE k.seq >= $1 ORDER BY k.seq LIMIT 1`,
@@ -182,13 +163,15 @@ export const ENTRY_JSON = (alias: string) =>
 export const TIMESTAMP_US = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
-function toCheckpoint(r: {
+interface CheckpointRow {
   seq: string;
   hash: Buffer;
   timestamp: string;
   key_id: string;
   signature: Buffer;
-}): Checkpoint {
+}
+
+function toCheckpoint(r: CheckpointRow): Checkpoint {
   return {
     seq: r.seq,
     hash: r.hash.toString('hex'),
