@@ -294,6 +294,17 @@ describe('Boot in production (the built service as a child process)', () => {
     expect((await p.exited).code).toBe(1);
     expect(logText(p.lines)).toMatch(/JWT_PUBLIC_KEY_FILE, JWT_SECRET, JWT_JWKS_URL/);
   });
+
+  it('refuses to start without a checkpoint signing key, naming the variable', async () => {
+    const p = await startAppProcess(
+      join(root, 'pg-nokey'),
+      {},
+      { unset: ['AUDIT_SIGNING_KEY_FILE'] },
+    );
+    expect(p.ready).toBe(false);
+    expect((await p.exited).code).toBe(1);
+    expect(logText(p.lines)).toMatch(/AUDIT_SIGNING_KEY_FILE is required when NODE_ENV=production/);
+  });
 });
 
 /** The child's log lines as text (JSON lines: their messages). */
