@@ -132,6 +132,10 @@ describe('Tamper evidence: the hash chain (e2e)', () => {
     await t.http.get(`/api/v1/action-logs/999999/proof`).set(auditor).expect(404);
     await t.http.get(`/api/v1/action-logs/x1/proof`).set(auditor).expect(400);
     await t.http.get(`/api/v1/action-logs/verify?fromSeq=0`).set(auditor).expect(400);
+    await t.http.get(`/api/v1/action-logs/verify?fromSeq=3&toSeq=2`).set(auditor).expect(400);
+    // Positions that do not exist are a bad request, not a broken chain.
+    const past = await t.http.get(`/api/v1/action-logs/verify?fromSeq=50`).set(auditor).expect(400);
+    expect(past.body.message).toMatch(/past the end of the chain/);
   });
 
   it('chains an entry whose transaction commits after a later one, once, after it', async () => {

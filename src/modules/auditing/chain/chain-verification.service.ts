@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { InvalidInputError } from '@/common';
 import { DataSource } from 'typeorm';
 import { chainHash, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
 import { ChainVerifier, type ChainLink, type VerifyResult } from './chain-verifier';
@@ -36,6 +37,16 @@ export class ChainVerificationService {
   ) {}
 
   async verify(range: { fromSeq?: string; toSeq?: string } = {}): Promise<VerifyResult> {
+    if (range.fromSeq && range.toSeq && BigInt(range.fromSeq) > BigInt(range.toSeq))
+      throw new InvalidInputError('fromSeq must not be after toSeq');
+    if (range.fromSeq) {
+      const head = await chainStore.head(this.dataSource);
+      const last = head ? BigInt(head.seq) : 0n;
+      if (BigInt(range.fromSeq) > last)
+        throw new InvalidInputError(
+          `fromSeq is past the end of the chain (its last position is ${last})`,
+        );
+    }
     const keys = await this.keys.get();
     const fileCopies = await readCheckpointFile(this.keys.checkpointFile);
     return verifyDatabase(this.dataSource, keys.trusted, fileCopies, range);
