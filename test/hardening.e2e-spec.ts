@@ -72,6 +72,7 @@ describe('Hardening (e2e)', () => {
       const refused = await closed.http.post('/api/v1/test-widgets').send({ name: 'w1' });
       expect(refused.status).toBe(503);
       expect(refused.headers['retry-after']).toBeDefined();
+      await closed.flushAudit();
 
       const down = await closed.http.get('/api/v1/health').expect(503);
       expect(down.headers['retry-after']).toBeDefined();
@@ -85,6 +86,8 @@ describe('Hardening (e2e)', () => {
 
       await t.db.query(REMOVE_TRIGGER);
       await closed.http.post('/api/v1/test-widgets').send({ name: 'w2' }).expect(201);
+      // The refused attempt's entry waited in the outbox: the retrier stores it.
+      await closed.app.get(AuditOutboxService).drain();
       const up = await closed.http.get('/api/v1/health').expect(200);
       expect(up.body.status).toBe('ok');
       expect(up.body.details.auditing).toMatchObject({ status: 'up', lastWrite: 'stored' });
@@ -93,6 +96,9 @@ describe('Hardening (e2e)', () => {
     it('turns up again without a write once the retrier proves the log writable', async () => {
       await t.db.query(FAIL_TRIGGER);
       await closed.http.post('/api/v1/test-widgets').send({ name: 'w3' }).expect(503);
+      // The refused attempt's own entry, written after the fact, goes to the outbox: kept
+      // pending, it must not make the trail look merely degraded while changes are refused.
+      await closed.flushAudit();
       const outbox = closed.app.get(AuditOutboxService);
       await outbox.drain(); // still unwritable: the probe fails
       await closed.http.get('/api/v1/health').expect(503);

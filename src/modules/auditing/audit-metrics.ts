@@ -25,9 +25,15 @@ export class AuditMetrics {
     this.lastWrite = 'stored';
   }
 
-  failed(state: Exclude<AuditWriteState, 'stored'>): void {
+  /**
+   * `failClosed`: under that policy the writes that carry changes are refused while the log
+   * fails, so an entry written after the fact (a rejected attempt, a read) and kept pending
+   * meanwhile says nothing about them: `refused` stays until something is stored.
+   */
+  failed(state: Exclude<AuditWriteState, 'stored'>, failClosed = false): void {
     this.failures++;
-    this.lastWrite = state;
+    if (!(failClosed && state === 'pending' && this.lastWrite === 'refused'))
+      this.lastWrite = state;
     this.lastFailureAt = new Date().toISOString();
   }
 }

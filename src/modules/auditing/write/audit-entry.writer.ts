@@ -231,7 +231,7 @@ export class AuditEntryWriter {
       this.metrics.stored();
       return { eventId, stored: true };
     }
-    this.metrics.failed('pending');
+    this.metrics.failed('pending', this.failClosed);
     this.logger.error(
       {
         requestId: context.requestId,
