@@ -167,6 +167,20 @@ describe('Action log export (e2e)', () => {
     });
   });
 
+  it('records a details filter in the READ entries redacted, never its secret values', async () => {
+    const secret = 'sk-live-f1lter-5ecret';
+    const details = encodeURIComponent(JSON.stringify({ password: secret, status: 'FAILED' }));
+    await t.http.get(`/api/v1/action-logs?details=${details}`).expect(200);
+    await t.http.get(`${EXPORT}?details=${details}`).expect(200);
+    await t.flushAudit();
+    const reads = await t.entries(`action_type = 'READ' AND entity_type = 'ACTION_LOG'`);
+    expect(reads).toHaveLength(2);
+    for (const read of reads) {
+      expect(JSON.stringify(read)).not.toContain(secret);
+      expect(read.details.filters.details).toEqual({ password: '[REDACTED]', status: 'FAILED' });
+    }
+  });
+
   it('is for auditors', async () => {
     await t.http.get(EXPORT).set('X-User-Roles', 'viewer,editor').expect(403);
   });

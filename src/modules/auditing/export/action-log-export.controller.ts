@@ -11,6 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiStandardErrors } from '@/common/openapi/api-errors.decorator';
 import { Roles } from '@/modules/identity';
 import { AuditedRead } from '../audited.decorator';
+import { filtersForAudit } from '../query/action-log.projection';
 import { QueryActionLogsDto } from '../query/dto/query-action-logs.dto';
 import {
   ActionLogExportService,
@@ -55,7 +56,7 @@ export class ActionLogExportController {
     entityId: () => 'export',
     details: ({ query, result }: { query: unknown; result: ExportOutcome }) => {
       const { format: _format, ...filters } = (query ?? {}) as Record<string, unknown>;
-      return { filters, ...result };
+      return { filters: filtersForAudit(filters), ...result };
     },
   })
   @ApiOperation({

@@ -1,3 +1,4 @@
+import { redact } from '../capture/redaction';
 /**
  * The one place that says how an entry looks in the API: `[field, SQL expression]` over the
  * columns of `action_log`, in the order the JSON carries them. Ids as strings, timestamps as
@@ -45,3 +46,20 @@ export const SELECT_STORED_ENTRY = ENTRY_FIELDS.slice(0, STORED_FIELDS)
  * re-serializing it in Node. `row_to_json` keeps the fields' order and is the cheapest builder.
  */
 export const ENTRY_JSON = `(SELECT row_to_json(e) FROM (SELECT ${SELECT_ENTRY}) e)::text`;
+
+/**
+ * The filters of a search as its READ entry records them. `details` arrives as JSON text, so
+ * the redaction of the entry (which looks at keys) would not see inside it: it is recorded as
+ * the object it stands for, redacted; text that is not JSON (refused anyway) is not kept.
+ */
+export function filtersForAudit(query: object): Record<string, unknown> {
+  const filters = { ...(query as Record<string, unknown>) };
+  if (typeof filters.details === 'string') {
+    try {
+      filters.details = redact(JSON.parse(filters.details) as unknown);
+    } catch {
+      filters.details = '[not JSON]';
+    }
+  }
+  return filters;
+}

@@ -16,6 +16,7 @@ import { Roles } from '@/modules/identity';
 import { AuditedRead } from '../audited.decorator';
 import { SEARCH_ENTITY_ID } from '../audit.types';
 import { ActionLogQueryService, pageBody } from './action-log-query.service';
+import { filtersForAudit } from './action-log.projection';
 import { ActionLogEntryDto, ActionLogPageDto } from './dto/action-log-entry.dto';
 import { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
@@ -60,7 +61,9 @@ class EntityHistoryQueryDto extends OmitType(QueryActionLogsDto, [
   entity: 'ACTION_LOG',
   entityId: ({ params }) => params.id ?? SEARCH_ENTITY_ID,
   details: ({ params, query }) =>
-    params.id === undefined ? { filters: { ...(query as object), ...params } } : null,
+    params.id === undefined
+      ? { filters: { ...filtersForAudit(query as object), ...params } }
+      : null,
 })
 export class ActionLogsController {
   constructor(private readonly logs: ActionLogQueryService) {}
