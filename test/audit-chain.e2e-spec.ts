@@ -130,6 +130,7 @@ describe('Tamper evidence: the hash chain (e2e)', () => {
     expect(health.body.info.auditing.unsealed).toBeGreaterThanOrEqual(1);
     expect(health.body.info.auditing.oldestUnsealedAgeMs).toEqual(expect.any(Number));
     await t.http.get(`/api/v1/action-logs/999999/proof`).set(auditor).expect(404);
+    await t.http.get(`/api/v1/action-logs/9999999999999999999/proof`).set(auditor).expect(404);
     await t.http.get(`/api/v1/action-logs/x1/proof`).set(auditor).expect(400);
     await t.http.get(`/api/v1/action-logs/verify?fromSeq=0`).set(auditor).expect(400);
     await t.http.get(`/api/v1/action-logs/verify?fromSeq=3&toSeq=2`).set(auditor).expect(400);

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InvalidInputError } from '@/common';
 import { DataSource } from 'typeorm';
+import { isBigint } from '../query/action-log.search';
 import { chainHash, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
 import { ChainVerifier, type ChainLink, type VerifyResult } from './chain-verifier';
 import { chainStore, type Queryable } from './chain.store';
@@ -57,6 +58,8 @@ export class ChainVerificationService {
   }
 
   async proof(entryId: string): Promise<ChainProof> {
+    // Digits beyond a bigint name no entry (as for GET /action-logs/:id).
+    if (!isBigint(entryId)) throw new NotFoundException(`Action log entry ${entryId} not found`);
     const [link] = await this.dataSource.query<{ exists: boolean; seq: string | null }[]>(
       `SELECT l.id IS NOT NULL AS exists, c.seq::text AS seq
        FROM (SELECT $1::bigint AS id) q
