@@ -79,7 +79,7 @@ export async function createBenchDatabase(
 }
 
 /** The one secrets key of a bench run (production mode requires one). */
-const SECRETS_KEY = process.env.MCP_SECRETS_KEY ?? randomBytes(32).toString('base64');
+export const SECRETS_KEY = process.env.MCP_SECRETS_KEY ?? randomBytes(32).toString('base64');
 
 /** The checkpoint signing key of a bench run (production mode requires one), made once. */
 let signingKeyDir: Promise<string> | undefined;

@@ -6,7 +6,9 @@
  * - p50/p99 of each search (sequential requests, keep-alive), and the deep page vs the first;
  * - throughput of a 50-entry page at 50 connections (autocannon);
  * - bulk ingest rows/s vs a raw COPY of the same rows into the same table;
- * - export NDJSON rows/s vs a raw pg-query-stream of the same query, and the app's peak RSS.
+ * - export NDJSON rows/s vs a raw pg-query-stream of the same query, and the app's peak RSS;
+ * - archive + drop of the oldest month (`npm run audit:retention` with a retention that expires
+ *   it): time, rows, and the log's size before and after.
  *
  * BENCH_LOG_ROWS (1e6), BENCH_SAMPLES (200 per search), BENCH_DURATION (10 s of autocannon),
  * BENCH_BULK_BATCHES (10 batches of 10,000).
@@ -21,7 +23,19 @@ import { ENTRY_JSON } from '@/modules/auditing';
 import autocannon from 'autocannon';
 import { from as copyFrom } from 'pg-copy-streams';
 import QueryStream from 'pg-query-stream';
-import { createBenchDatabase, startBenchServer, stopBenchServer, withClient } from './harness';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  benchSigningKeyDir,
+  createBenchDatabase,
+  SECRETS_KEY,
+  startBenchServer,
+  stopBenchServer,
+  withClient,
+} from './harness';
 
 const ROWS = Number(process.env.BENCH_LOG_ROWS ?? 1_000_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
@@ -107,6 +121,8 @@ async function main(): Promise<void> {
   console.log(`seeding ${ROWS.toLocaleString('en')} entries…`);
   const seedStart = Date.now();
   const db = await createBenchDatabase('mcp_bench_log', async (ds) => {
+    // 90 days back: the monthly partitions of the log must be there.
+    await ds.query(`SELECT audit_ensure_partitions(now() - interval '91 days', now())`);
     await ds.query(SEED);
     await ds.query('VACUUM ANALYZE action_log');
   });
@@ -176,6 +192,9 @@ async function main(): Promise<void> {
     await stopBenchServer(server);
     server = await startBenchServer(db.url, PORT);
     await exportRun(db.url, server.pid!);
+    await waitSealed(db.url);
+    await stopBenchServer(server);
+    await archiveRun(db.url);
   } finally {
     await stopBenchServer(server);
     await db.drop();
@@ -342,3 +361,73 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
+
+/** Until the running server's sealer has chained every entry (archiving needs it). */
+async function waitSealed(url: string): Promise<void> {
+  for (;;) {
+    const { rows } = await withClient(url, (c) =>
+      c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM action_log l, audit_chain_state s
+         WHERE (l.tx, l.id) > (s.last_tx, s.last_id)`,
+      ),
+    );
+    if (rows[0].n === 0) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/** One retention pass that expires the oldest month: its time, and the log's size around it. */
+async function archiveRun(url: string): Promise<void> {
+  const size = () =>
+    withClient(url, async (c) => {
+      const { rows } = await c.query<{ bytes: string; n: number }>(
+        `SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('action_log'))::text
+                  AS bytes,
+                (SELECT count(*)::int FROM action_log) AS n`,
+      );
+      return { bytes: Number(rows[0].bytes), n: rows[0].n };
+    });
+  const { rows } = await withClient(url, (c) =>
+    c.query<{ oldest_end: Date }>(
+      `SELECT date_trunc('month', min("timestamp"), 'UTC') + interval '1 month' AS oldest_end
+       FROM action_log`,
+    ),
+  );
+  // The oldest month ended this many whole days ago: a retention one day shorter expires it
+  // and no other (the next month ended at least 28 days later).
+  const days = Math.floor((Date.now() - rows[0].oldest_end.getTime()) / 86_400_000) - 1;
+  const dir = await mkdtemp(join(tmpdir(), 'mcp-bench-archive-'));
+  const keys = await benchSigningKeyDir();
+  try {
+    const before = await size();
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(__dirname, '..', 'src', 'tools', 'audit-retention.js')],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: url,
+          NODE_ENV: 'production',
+          AUDIT_SIGNING_KEY_FILE: join(keys, 'audit-signing.key'),
+          AUDIT_CHECKPOINT_FILE: join(keys, 'checkpoints-retention.ndjson'),
+          MCP_SECRETS_KEY: SECRETS_KEY,
+          AUDIT_RETENTION_DAYS: String(days),
+          AUDIT_ARCHIVE_DIR: dir,
+        },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
+    const pass = JSON.parse(stdout) as { purged: string[]; kept: unknown[]; seconds: number };
+    const after = await size();
+    const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+    console.log(`
+archive + drop of the oldest month (retention ${days} days)`);
+    console.log(
+      `  ${pass.purged.join(', ') || 'nothing purged'}: ${(before.n - after.n).toLocaleString('en')} entries in ${pass.seconds.toFixed(2)} s` +
+        `  (${Math.round((before.n - after.n) / pass.seconds).toLocaleString('en')} entries/s)` +
+        `  log ${mb(before.bytes)} → ${mb(after.bytes)}${pass.kept.length ? `  kept: ${JSON.stringify(pass.kept)}` : ''}`,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

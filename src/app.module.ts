@@ -9,6 +9,7 @@ import { LoggingModule } from '@/common/logging/logging.module';
 import { loadEnv, type Env } from '@/config/env';
 import { dataSourceOptions } from '@/database/data-source-options';
 import { runMigrations } from '@/database/migrate';
+import { OwnerDatabaseModule } from '@/database/owner-database.module';
 import { AuditingModule } from '@/modules/auditing';
 import { HealthModule } from '@/modules/health';
 import { IdentityModule } from '@/modules/identity';
@@ -47,6 +48,7 @@ export class AppModule {
           validate: (raw) => options.config ?? loadEnv({ env: raw }),
         }),
         LoggingModule.forRoot(options.logStream),
+        OwnerDatabaseModule.forRoot(options),
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],
           useFactory: async (config: ConfigService<Env, true>) => {

@@ -88,9 +88,11 @@ describe('Append-only action log and least privilege (e2e)', () => {
     expect(
       await failure(
         app,
-        `INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id)
-           SELECT event_id, 'mallory', 'CREATE', 'ACTION_LOG', '1' FROM action_log LIMIT 1
-         ON CONFLICT (event_id) DO UPDATE SET actor_id = 'mallory'`,
+        // The log's key is (id, timestamp) (it is partitioned by month): an existing row's.
+        `INSERT INTO action_log (id, "timestamp", event_id, actor_id, action_type, entity_type, entity_id)
+           SELECT id, "timestamp", gen_random_uuid(), 'mallory', 'CREATE', 'ACTION_LOG', '1'
+           FROM action_log LIMIT 1
+         ON CONFLICT (id, "timestamp") DO UPDATE SET actor_id = 'mallory'`,
       ),
     ).toBe(DENIED);
     const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM action_log
@@ -129,9 +131,11 @@ describe('Append-only action log and least privilege (e2e)', () => {
       [`TRUNCATE action_log`, 'TRUNCATE'],
       // An upsert's update is an UPDATE too.
       [
-        `INSERT INTO action_log (event_id, actor_id, action_type, entity_type, entity_id)
-           SELECT event_id, 'mallory', 'CREATE', 'ACTION_LOG', '1' FROM action_log LIMIT 1
-         ON CONFLICT (event_id) DO UPDATE SET actor_id = 'mallory'`,
+        // The log's key is (id, timestamp) (it is partitioned by month): an existing row's.
+        `INSERT INTO action_log (id, "timestamp", event_id, actor_id, action_type, entity_type, entity_id)
+           SELECT id, "timestamp", gen_random_uuid(), 'mallory', 'CREATE', 'ACTION_LOG', '1'
+           FROM action_log LIMIT 1
+         ON CONFLICT (id, "timestamp") DO UPDATE SET actor_id = 'mallory'`,
         'UPDATE',
       ],
     ] as const) {
@@ -210,7 +214,8 @@ describe('The AppendOnlyAuditLog migration (e2e)', () => {
                    has_table_privilege('mcp_app', 'action_log', 'UPDATE') AS update,
                    has_table_privilege('mcp_app', 'mcp_definitions', 'UPDATE') AS business,
                    (SELECT count(*)::int FROM pg_trigger
-                     WHERE tgrelid = 'action_log'::regclass AND NOT tgisinternal) AS triggers`)
+                     WHERE tgrelid = 'action_log'::regclass AND NOT tgisinternal
+                       AND tgfoid = to_regprocedure('reject_history_change()')) AS triggers`)
         )[0];
       expect(await state()).toEqual({ insert: true, update: false, business: true, triggers: 2 });
 

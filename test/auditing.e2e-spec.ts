@@ -235,6 +235,7 @@ describe('Auditing (e2e)', () => {
 
   describe('query API', () => {
     it('lists newest first and pages stably across 260 entries sharing one timestamp', async () => {
+      await t.db.query(`SELECT audit_ensure_partitions('2025-12-01', '2026-01-31')`);
       await t.db.query(`
         INSERT INTO action_log (event_id, "timestamp", actor_id, action_type, entity_type, entity_id)
         SELECT gen_random_uuid(), '2026-01-01T00:00:00.123456Z', 'bulk', 'READ', 'ACTION_LOG', g::text

@@ -234,6 +234,40 @@ export class Env {
   AUDIT_CHECKPOINT_FILE?: string;
 
   /**
+   * Entries older than this many days are archived to AUDIT_ARCHIVE_DIR and purged, a whole
+   * month (partition) at a time, once the month has ended that long ago and no legal hold
+   * covers it. Unset: kept forever.
+   */
+  @IsOptional()
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(36_500)
+  AUDIT_RETENTION_DAYS?: number;
+
+  /** Where archives go (gzip NDJSON + manifest). Default: `audit-archive/` beside EMBEDDED_PG_DATA_DIR. */
+  @IsOptional()
+  @IsString()
+  AUDIT_ARCHIVE_DIR?: string;
+
+  /**
+   * How often the retention job runs (months created ahead, expired months archived and
+   * purged); `0`: never (an external scheduler, or tests).
+   */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(604_800_000)
+  AUDIT_RETENTION_INTERVAL_MS = 86_400_000;
+
+  /** Monthly partitions of the action log created ahead of the current month. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(24)
+  AUDIT_PARTITIONS_AHEAD = 3;
+
+  /**
    * Rejected attempts (401/403, failed handlers) on audited routes get an entry each, up to
    * this many per (ip, actor) per minute; the rest are summarised in one entry per kind.
    */

@@ -155,6 +155,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/action-logs/holds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The legal holds, active ones first, newest first (at most 1000) */
+        get: operations["listLegalHolds"];
+        put?: never;
+        /**
+         * Place a legal hold: entries it covers are never purged while it is active
+         * @description Covers the entries of a time range (`from`/`to`), those matching a filter, or both; with neither, every entry. The retention job skips every monthly partition holding a covered entry, and says so in its log. Audited (LEGAL_HOLD, CREATE).
+         */
+        post: operations["createLegalHold"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/action-logs/holds/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Release a legal hold (its record stays, with who released it and when) */
+        delete: operations["releaseLegalHold"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/health/audit": {
         parameters: {
             query?: never;
@@ -443,6 +481,8 @@ export interface components {
             ok: boolean;
             /** @description Positions checked */
             checked: number;
+            /** @description Of those, positions whose entries retention archived and purged: the chain is checked on from their stored hashes; the entries verify offline against their archive files */
+            archived: number;
             /** @description The last signed checkpoint reached */
             lastCheckpoint?: {
                 seq: string;
@@ -687,6 +727,51 @@ export interface components {
             stored: number;
             /** @description Entries whose eventId was already stored (a retry): skipped */
             alreadyPresent: number;
+        };
+        HoldFilterDto: {
+            /** @example WORKFLOW_RUN */
+            entityType?: string;
+            entityId?: string;
+            actorId?: string;
+            /** @description Entries whose details contain this object (as `?details=` of the search) */
+            details?: {
+                [key: string]: unknown;
+            };
+        };
+        CreateLegalHoldDto: {
+            /** @example Litigation 2026-17: preserve everything about workflow 42 */
+            reason: string;
+            /**
+             * Format: date-time
+             * @description Covers entries from (inclusive)
+             */
+            from?: string;
+            /**
+             * Format: date-time
+             * @description Covers entries until (exclusive)
+             */
+            to?: string;
+            /** @description Covers only entries matching all of these (none: every entry in the range) */
+            filter?: components["schemas"]["HoldFilterDto"];
+        };
+        LegalHoldDto: {
+            /** Format: uuid */
+            id: string;
+            reason: string;
+            /** Format: date-time */
+            from: string | null;
+            /** Format: date-time */
+            to: string | null;
+            /** @description As placed: `entityType`, `entityId`, `actorId`, `details` (null: none) */
+            filter: {
+                [key: string]: unknown;
+            } | null;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            releasedBy: string | null;
+            /** Format: date-time */
+            releasedAt: string | null;
         };
         AuditBacklogDto: {
             /** @description Entries waiting in the outbox */
@@ -1438,7 +1523,7 @@ export interface operations {
                 cursor?: string;
                 actorId?: string;
                 actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
-                entityType?: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
+                entityType?: "ACTION_LOG" | "ACTION_LOG_ARCHIVE" | "ACTION_LOG_PARTITION" | "LEGAL_HOLD" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
                 entityId?: string;
                 /** @description Entries at or after this instant (ISO-8601) */
                 from?: string;
@@ -1585,7 +1670,7 @@ export interface operations {
                 "X-User-Roles"?: string;
             };
             path: {
-                entityType: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
+                entityType: "ACTION_LOG" | "ACTION_LOG_ARCHIVE" | "ACTION_LOG_PARTITION" | "LEGAL_HOLD" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
                 /** @description As the trail stores it; the router refuses a path parameter over 100 characters (414): longer ids (up to 256) through GET /action-logs?entityId= */
                 entityId: string;
             };
@@ -1971,7 +2056,7 @@ export interface operations {
             query?: {
                 actorId?: string;
                 actionType?: "CREATE" | "READ" | "UPDATE" | "DELETE" | "EXECUTE";
-                entityType?: "ACTION_LOG" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
+                entityType?: "ACTION_LOG" | "ACTION_LOG_ARCHIVE" | "ACTION_LOG_PARTITION" | "LEGAL_HOLD" | "MCP_DEFINITION" | "MCP_VERSION" | "WORKFLOW_DEFINITION" | "WORKFLOW_RUN";
                 entityId?: string;
                 /** @description Entries at or after this instant (ISO-8601) */
                 from?: string;
@@ -2046,6 +2131,364 @@ export interface operations {
             };
             /** @description Needs role auditor or admin */
             403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    listLegalHolds: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LegalHoldDto"][];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    createLegalHold: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateLegalHoldDto"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LegalHoldDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The body is too large */
+            413: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Rate limit reached: wait Retry-After seconds */
+            429: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description The database is unreachable: retry after Retry-After seconds */
+            503: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    releaseLegalHold: {
+        parameters: {
+            query?: never;
+            header?: {
+                "X-Request-ID"?: string;
+                "X-Correlation-ID"?: string;
+                /** @description AUTH_MODE=header only: the actor (jwt mode ignores it) */
+                "X-User-ID"?: string;
+                /** @description AUTH_MODE=header only: a comma list of roles (absent: all) */
+                "X-User-Roles"?: string;
+            };
+            path: {
+                /** @description The hold */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LegalHoldDto"];
+                };
+            };
+            /** @description Invalid input: a field, query or path parameter, or header (nothing is written) */
+            400: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description No verified identity (missing, expired or invalid bearer token) */
+            401: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Needs role auditor or admin */
+            403: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    "X-Request-ID": components["headers"]["X-Request-ID"];
+                    "X-Correlation-ID": components["headers"]["X-Correlation-ID"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description A path parameter is longer than 100 characters */
+            414: {
                 headers: {
                     "X-Request-ID": components["headers"]["X-Request-ID"];
                     "X-Correlation-ID": components["headers"]["X-Correlation-ID"];

@@ -152,7 +152,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
         if (!tables.length) return;
         // The chain goes with the log it covers.
         const all = tables.includes('action_log')
-          ? [...tables, 'action_log_chain', 'audit_checkpoints']
+          ? [...tables, 'action_log_event_ids', 'action_log_chain', 'audit_checkpoints']
           : tables;
         // The superuser, the test's tool, steps past the append-only triggers (replica mode
         // fires no ordinary trigger) for this one transaction.

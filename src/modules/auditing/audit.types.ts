@@ -27,6 +27,9 @@ export const BUILT_IN_ENTITY_TYPES = [
   'WORKFLOW_DEFINITION',
   'WORKFLOW_RUN',
   'ACTION_LOG',
+  // The retention job's entries: an archive written, a month's partition purged.
+  'ACTION_LOG_ARCHIVE',
+  'ACTION_LOG_PARTITION',
 ] as const;
 
 export const ENTITY_TYPE_PATTERN = /^[A-Z][A-Z0-9_]{0,63}$/;

@@ -22,6 +22,9 @@ import { ActionLogExportController } from './export/action-log-export.controller
 import { ActionLogExportService } from './export/action-log-export.service';
 import { HTTP_ERROR_OBSERVERS } from '@/common/errors/http-error-observer';
 import { AuditBackgroundQueue } from './write/audit-background.queue';
+import { AuditRetentionService } from './retention/audit-retention.service';
+import { LegalHoldsController } from './retention/legal-holds.controller';
+import { LegalHoldsService } from './retention/legal-holds.service';
 import { AuditEntryWriter } from './write/audit-entry.writer';
 import { AuditRejections } from './write/audit-rejections';
 import { AuditInterceptor } from './write/audit.interceptor';
@@ -53,6 +56,7 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
     ActionLogsController,
     ActionLogBulkController,
     ActionLogExportController,
+    LegalHoldsController,
   ],
   providers: [
     AuditingService,
@@ -72,6 +76,8 @@ import { LeanTransactionalAdapterTypeOrm } from './write/lean-transaction-adapte
     SigningKeyProvider,
     ChainSealer,
     ChainVerificationService,
+    LegalHoldsService,
+    AuditRetentionService,
     { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
     // The exception filter tells auditing about rejected attempts (denied, failed).
     {

@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Env } from '@/config/env';
 import { TransactionHost } from '@nestjs-cls/transactional';
 import type { TransactionalAdapterTypeOrm } from '@nestjs-cls/transactional-adapter-typeorm';
 import { ClsService } from 'nestjs-cls';
@@ -9,6 +11,7 @@ import { SELECT_ENTRY } from './query/action-log.projection';
 import { actorRolesOf, auditContextOf } from './write/audit-context';
 import { AuditEntryWriter } from './write/audit-entry.writer';
 import { validateEntry } from './write/audit-entry.validator';
+import { ensurePartitionsFor, retentionHorizon } from './retention/partitions';
 import {
   validateBulk,
   type BulkEntryInput,
@@ -39,6 +42,7 @@ export class AuditingService {
     private readonly cls: ClsService<RequestContext>,
     private readonly registry: EntityTypeRegistry,
     private readonly writer: AuditEntryWriter,
+    private readonly config: ConfigService<Env, true>,
   ) {}
 
   /**
@@ -77,7 +81,18 @@ export class AuditingService {
    */
   async createActionLogEntries(inputs: BulkEntryInput[]): Promise<BulkWriteResult> {
     const context = auditContextOf(this.cls);
-    const entries = validateBulk(inputs, this.registry, context);
+    const entries = validateBulk(
+      inputs,
+      this.registry,
+      context,
+      Date.now(),
+      retentionHorizon(this.config.get('AUDIT_RETENTION_DAYS', { infer: true })),
+    );
+    // An import of history may reach months that have no partition yet.
+    await ensurePartitionsFor(
+      this.txHost.tx,
+      entries.filter((e) => e.timestamp !== null).map((e) => new Date(e.timestamp!)),
+    );
     const rows: { stored: number }[] = await this.txHost.tx.query(BULK_INSERT, [
       batchJson(entries),
     ]);
@@ -87,7 +102,10 @@ export class AuditingService {
 
   private async findByEventId(eventId: string): Promise<ActionLogEntry | null> {
     const rows: ActionLogEntry[] = await this.txHost.tx.query(
-      `SELECT ${SELECT_ENTRY} FROM action_log WHERE event_id = $1`,
+      // The registry says where the entry is: one partition is read, not all.
+      `SELECT ${SELECT_ENTRY} FROM action_log
+       WHERE id = (SELECT entry_id FROM action_log_event_ids WHERE event_id = $1)
+         AND "timestamp" = (SELECT entry_time FROM action_log_event_ids WHERE event_id = $1)`,
       [eventId],
     );
     return rows[0] ?? null;
@@ -134,6 +152,6 @@ const BULK_INSERT = `
       action_type text, entity_type text, entity_id text, details jsonb, request_id text,
       correlation_id text, ip text, user_agent text, method text, path text, outcome text,
       status_code integer, actor_roles text[])
-    ON CONFLICT (event_id) DO NOTHING
+    -- An event id already stored (any month) is skipped by the exactly-once trigger.
     RETURNING 1)
   SELECT count(*)::int AS stored FROM stored`;

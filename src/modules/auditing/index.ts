@@ -20,3 +20,8 @@ export { ChainVerificationService } from './chain/chain-verification.service';
 export { generateSigningKeyPair } from './chain/signing-keys';
 /** An entry as the API's JSON, built by PostgreSQL (for benchmarks comparing against raw SQL). */
 export { ENTRY_JSON } from './query/action-log.projection';
+export {
+  AuditRetentionService,
+  type ArchiveManifest,
+  type RetentionPass,
+} from './retention/audit-retention.service';

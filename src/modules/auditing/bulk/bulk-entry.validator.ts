@@ -81,7 +81,10 @@ export function validateBulk(
   types: KnownEntityTypes,
   defaults: Pick<ActionLogContext, 'requestId' | 'correlationId'>,
   now = Date.now(),
+  /** The oldest time an entry may carry: OLDEST_TIMESTAMP, or the retention period's start. */
+  oldest: Date | null = null,
 ): ValidBulkEntry[] {
+  const floor = Math.max(Date.parse(OLDEST_TIMESTAMP), oldest?.getTime() ?? -Infinity);
   if (items.length === 0) throw new BadRequestException('entries must not be empty');
   if (items.length > MAX_BULK_ENTRIES) {
     throw new BadRequestException(`entries must hold at most ${MAX_BULK_ENTRIES} items`);
@@ -91,7 +94,7 @@ export function validateBulk(
   const seen = new Map<string, number>();
   items.forEach((item, index) => {
     try {
-      const entry = validateItem(item, types, defaults, now);
+      const entry = validateItem(item, types, defaults, now, floor);
       const first = seen.get(entry.eventId);
       if (first !== undefined) {
         throw new ItemError('eventId', `eventId repeats entries[${first}].eventId`);
@@ -123,6 +126,7 @@ function validateItem(
   types: KnownEntityTypes,
   defaults: Pick<ActionLogContext, 'requestId' | 'correlationId'>,
   now: number,
+  floor: number,
 ): ValidBulkEntry {
   if (item === null || typeof item !== 'object' || Array.isArray(item)) {
     throw new ItemError(null, 'must be an object');
@@ -179,7 +183,7 @@ function validateItem(
   return {
     ...entry,
     eventId: eventId.toLowerCase(),
-    timestamp: validTimestamp(input.timestamp, now),
+    timestamp: validTimestamp(input.timestamp, now, floor),
     requestId: context.requestId ?? defaults.requestId,
     correlationId: context.correlationId ?? defaults.correlationId,
     ip: context.ip,
@@ -190,18 +194,21 @@ function validateItem(
   };
 }
 
-function validTimestamp(value: unknown, now: number): string | null {
+function validTimestamp(value: unknown, now: number, floor: number): string | null {
   if (value === undefined || value === null) return null;
   const ms = typeof value === 'string' && ISO.test(value) ? Date.parse(value) : Number.NaN;
-  if (
-    Number.isNaN(ms) ||
-    !realDate(value as string) ||
-    ms > now ||
-    ms < Date.parse(OLDEST_TIMESTAMP)
-  ) {
+  if (Number.isNaN(ms) || !realDate(value as string) || ms > now) {
     throw new ItemError(
       'timestamp',
       `timestamp must be an ISO-8601 instant in the past, not before ${OLDEST_TIMESTAMP}`,
+    );
+  }
+  if (ms < floor) {
+    throw new ItemError(
+      'timestamp',
+      floor === Date.parse(OLDEST_TIMESTAMP)
+        ? `timestamp must be an ISO-8601 instant in the past, not before ${OLDEST_TIMESTAMP}`
+        : `timestamp must not be before ${new Date(floor).toISOString()}: older entries are past the retention period (AUDIT_RETENTION_DAYS)`,
     );
   }
   return value as string;

@@ -56,6 +56,12 @@ export class VerifyResultDto {
   ok: boolean;
   @ApiProperty({ type: 'integer', description: 'Positions checked' })
   checked: number;
+  @ApiProperty({
+    type: 'integer',
+    description:
+      'Of those, positions whose entries retention archived and purged: the chain is checked on from their stored hashes; the entries verify offline against their archive files',
+  })
+  archived: number;
   // Inline objects: OpenAPI 3.0 cannot make a $ref nullable.
   @ApiProperty({
     type: 'object',

@@ -42,7 +42,10 @@ export const chainStore = {
     // quadratic.
     const found = await rows<LinkRow>(
       db,
-      `SELECT c.seq::text AS seq, encode(c.hash, 'hex') AS hash, c.hash_version, e.*
+      `SELECT c.seq::text AS seq, encode(c.hash, 'hex') AS hash, c.hash_version, e.*,
+              -- A missing entry: purged by retention (its position is in an archive) or deleted.
+              e.id IS NULL AND EXISTS (SELECT 1 FROM audit_archives a WHERE a.seqs @> c.seq)
+                AS archived
        FROM action_log_chain c
        LEFT JOIN LATERAL (
          SELECT l.id::text AS id, l.event_id::text AS event_id,
@@ -62,6 +65,7 @@ export const chainStore = {
       seq: r.seq,
       hash: r.hash,
       hashVersion: r.hash_version,
+      ...(r.archived ? { archived: true } : {}),
       entry:
         r.id === null
           ? null
@@ -185,6 +189,7 @@ interface LinkRow {
   seq: string;
   hash: string;
   hash_version: number;
+  archived: boolean;
   id: string | null;
   event_id: string;
   ts: string;

@@ -4,8 +4,13 @@ import type { ActionType, AuditDetails, Outcome } from '../audit.types';
 /**
  * The action log table (see the ActionLog migration for its constraints and the
  * `audit_write` function). Entries are written only through `audit_write` and never updated.
+ *
+ * Partitioned by month of `timestamp` (migration PartitionedActionLog): its primary key is
+ * `(id, "timestamp")` and the event id's uniqueness lives in `action_log_event_ids`. TypeORM
+ * cannot describe a partitioned table, so the schema builder leaves it to the migrations
+ * (`synchronize: false`); the declarations below document it.
  */
-@Entity({ name: 'action_log' })
+@Entity({ name: 'action_log', synchronize: false })
 @Check('action_log_actor_id_check', `actor_id <> '' AND length(actor_id) <= 128`)
 @Check(
   'action_log_action_type_check',
@@ -36,7 +41,8 @@ export class ActionLog {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id: string;
 
-  @Column({ name: 'event_id', type: 'uuid', unique: true })
+  /** Unique across partitions through `action_log_event_ids` (not an index of this table). */
+  @Column({ name: 'event_id', type: 'uuid' })
   eventId: string;
 
   @Column({ type: 'timestamptz', default: () => 'clock_timestamp()' })

@@ -39,7 +39,7 @@ const MOVE_SQL = `
          ARRAY(SELECT jsonb_array_elements_text(CASE jsonb_typeof(entry->'actorRoles')
                                                  WHEN 'array' THEN entry->'actorRoles' ELSE '[]' END))
   FROM moved
-  ON CONFLICT (event_id) DO NOTHING
+  -- An event id already stored is skipped by the log's exactly-once trigger (not returned).
   RETURNING event_id`;
 
 /** A harmless entry for `probe()`: rolled back, never stored. */
@@ -153,6 +153,13 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
       );
       return;
     }
+    // An entry of a month without a partition (the log is partitioned by month) gets one.
+    await this.dataSource
+      .query(
+        `SELECT audit_ensure_partitions(m, m) FROM (
+           SELECT DISTINCT date_trunc('month', occurred_at, 'UTC') AS m FROM audit_outbox) months`,
+      )
+      .catch(() => undefined);
     for (const { event_id } of ids) {
       try {
         pass.stored += await this.move(event_id);
