@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -188,6 +188,8 @@ describe('Retention: archive, purge and legal holds (e2e)', () => {
         AUDIT_RETENTION_DAYS: String(RETENTION_DAYS),
         AUDIT_ARCHIVE_DIR: dir,
         AUDIT_RETENTION_INTERVAL_MS: '0',
+        // Entries are chained when a test says so (t.seal()), never behind its back.
+        AUDIT_SEAL_INTERVAL_MS: '0',
       },
     });
     retention = t.app.get(AuditRetentionService);
@@ -412,6 +414,35 @@ describe('Retention: archive, purge and legal holds (e2e)', () => {
     }
     // Earlier tests archived that month too (each time it was seeded again): one more now.
     expect(await archives()).toBe(archivedBefore + 1);
+  });
+
+  it('removes nothing when the archive cannot be written, and says why', async () => {
+    await seedMonth(old, 10);
+    await t.seal();
+    // A file where the directory should be: the archive cannot be created.
+    const blocked = join(dir, 'not-a-directory');
+    await writeFile(blocked, 'x');
+    const other = await createTestApp({
+      databaseUrl: t.databaseUrl,
+      env: {
+        AUDIT_RETENTION_DAYS: String(RETENTION_DAYS),
+        AUDIT_ARCHIVE_DIR: blocked,
+        AUDIT_RETENTION_INTERVAL_MS: '0',
+        AUDIT_SEAL_INTERVAL_MS: '0',
+      },
+    });
+    try {
+      await expect(other.app.get(AuditRetentionService).run()).rejects.toMatchObject({
+        code: expect.stringMatching(/^(EEXIST|ENOTDIR)$/),
+      });
+    } finally {
+      await other.close();
+    }
+    expect(await attached(partitionName(old))).toBe(true);
+    const { rows } = await t.db.query(`SELECT count(*)::int AS n FROM ${partitionName(old)}`);
+    expect(rows[0].n).toBe(10);
+    // The next pass that can write finishes the job.
+    expect((await retention.run()).purged).toEqual([partitionName(old)]);
   });
 
   it('refuses imports older than the retention period, naming the entry', async () => {

@@ -62,6 +62,8 @@ export interface ArchiveManifest {
   archivedAt: string;
 }
 
+const EMPTY_PASS: RetentionPass = { created: 0, archived: [], purged: [], kept: [], ran: false };
+
 export interface RetentionPass {
   /** Partitions created ahead. */
   created: number;
@@ -108,7 +110,11 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
       config.get('AUDIT_ARCHIVE_DIR', { infer: true }) ??
         join(config.get('EMBEDDED_PG_DATA_DIR', { infer: true }), '..', 'audit-archive'),
     );
-    this.task = new PeriodicTask(() => this.runOnce(), this.intervalMs || 86_400_000);
+    // A scheduled pass that fails is logged (runOnce) and tried again on the next tick.
+    this.task = new PeriodicTask(
+      () => this.runOnce().catch((): RetentionPass => ({ ...EMPTY_PASS, kept: [] })),
+      this.intervalMs || 86_400_000,
+    );
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -128,19 +134,24 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     await this.task.stop();
   }
 
-  /** One pass (also what the schedule runs); concurrent calls share the pass in flight. */
+  /**
+   * One pass now (what the schedule runs; `npm run audit:retention`); rejects when it fails.
+   * Passes of every instance take turns (advisory lock): one that finds it taken does nothing.
+   */
   run(now?: Date): Promise<RetentionPass> {
-    return now ? this.runOnce(now) : this.task.run();
+    return this.runOnce(now);
   }
 
   private async runOnce(now = new Date()): Promise<RetentionPass> {
-    const pass: RetentionPass = { created: 0, archived: [], purged: [], kept: [], ran: false };
+    const pass: RetentionPass = { ...EMPTY_PASS, archived: [], purged: [], kept: [] };
     const owner = new Client({
       connectionString: this.ownerUrl ?? (this.dataSource.options as { url?: string }).url,
       application_name: 'mcp-backend-retention',
     });
-    await owner.connect();
+    // A connection lost between queries is reported by the next query, not as a crash.
+    owner.on('error', () => undefined);
     try {
+      await owner.connect();
       const [{ locked }] = (
         await owner.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock($1) AS locked`, [
           RETENTION_LOCK,
@@ -158,7 +169,7 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
           }
         }
       } finally {
-        await owner.query(`SELECT pg_advisory_unlock($1)`, [RETENTION_LOCK]);
+        await owner.query(`SELECT pg_advisory_unlock($1)`, [RETENTION_LOCK]).catch(() => undefined); // a lost connection has released it
       }
       if (pass.archived.length || pass.purged.length || pass.kept.length)
         this.logger.log({ ...pass }, 'Retention pass');
