@@ -45,7 +45,11 @@ export const SELECT_STORED_ENTRY = ENTRY_FIELDS.slice(0, STORED_FIELDS)
  * `action_log` (or of a subquery over it): the read path sends it as is, without parsing and
  * re-serializing it in Node. `row_to_json` keeps the fields' order and is the cheapest builder.
  */
-export const ENTRY_JSON = `(SELECT row_to_json(e) FROM (SELECT ${SELECT_ENTRY}) e)::text`;
+export const ENTRY_JSON = `(SELECT row_to_json(e) FROM (
+  SELECT ${SELECT_STORED_ENTRY}, c.seq::text AS "seq", encode(c.hash, 'hex') AS "hash",
+         c.hash_version AS "hashVersion"
+  -- The chain link in one lookup (not one per field); \`id\` is the outer entry's.
+  FROM (SELECT) AS entry LEFT JOIN action_log_chain c ON c.entry_id = id) e)::text`;
 
 /**
  * The filters of a search as its READ entry records them. `details` arrives as JSON text, so
