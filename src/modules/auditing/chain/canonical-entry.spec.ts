@@ -47,6 +47,37 @@ describe('canonical entry (hash version 1)', () => {
     );
   });
 
+  it('is RFC 8785 of the version-1 object whatever the types of the values (an export is any JSON)', () => {
+    const anyValue = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.string({ unit: 'binary', maxLength: 10 }),
+      fc.constantFrom(undefined, -0, 1e21, 'a\ud800', () => 1),
+    );
+    const fields = [
+      ...['seq', 'id', 'eventId', 'timestamp', 'actorId', 'actorRoles', 'actionType'],
+      ...['entityType', 'entityId', 'outcome', 'statusCode', 'details', 'requestId'],
+      ...['correlationId', 'ip', 'userAgent', 'method', 'path', 'somethingElse'],
+    ];
+    const loose = fc.record(Object.fromEntries(fields.map((f) => [f, anyValue])), {
+      requiredKeys: [],
+    }) as unknown as fc.Arbitrary<ChainedFields>;
+    const result = (f: () => string) => {
+      try {
+        return f();
+      } catch (error) {
+        return `error: ${(error as Error).message}`;
+      }
+    };
+    fc.assert(
+      fc.property(loose, (entry) => {
+        expect(result(() => canonicalJson(entry))).toBe(
+          result(() => canonicalize(canonicalObject(entry)) as string),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('does not depend on the order of the fields or on fields version 1 does not cover', () => {
     fc.assert(
       fc.property(arbitraryEntry, (entry) => {

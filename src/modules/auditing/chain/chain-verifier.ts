@@ -1,5 +1,12 @@
 import type { KeyObject } from 'node:crypto';
-import { chainHash, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
+import {
+  ChainHasher,
+  digestOfColumns,
+  entryDigest,
+  GENESIS_HASH,
+  type ChainedFields,
+  type EntryColumns,
+} from './canonical-entry';
 import { checkpointSignatureProblem, type Checkpoint } from './checkpoint';
 
 /** One position of the chain as stored: its hash, and the entry (null: the entry is gone). */
@@ -9,6 +16,8 @@ export interface ChainLink {
   hash: string;
   hashVersion: number;
   entry: Omit<ChainedFields, 'seq'> | null;
+  /** The entry as the database's columns, when read for verification (instead of `entry`). */
+  columns?: EntryColumns | null;
   /** The entry's digest, when computed ahead (an export is digested line by line). */
   digest?: Buffer;
 }
@@ -40,7 +49,7 @@ export interface VerifyResult {
  * takes the private key and every copy.
  */
 export class ChainVerifier {
-  private prevHash: Buffer;
+  private readonly hasher: ChainHasher;
   private expected: bigint;
   private checked = 0;
   private lastCheckpoint: Checkpoint | null = null;
@@ -60,7 +69,7 @@ export class ChainVerifier {
     prevHash: Buffer = GENESIS_HASH,
   ) {
     this.expected = from;
-    this.prevHash = prevHash;
+    this.hasher = new ChainHasher(prevHash);
     for (const c of checkpointCopies) {
       const other = this.checkpoints.get(c.seq);
       if (!other) this.checkpoints.set(c.seq, c);
@@ -84,20 +93,23 @@ export class ChainVerifier {
           ? `position ${this.expected} is missing from the chain`
           : `position ${link.seq} appears twice or out of order`,
       );
-    if (!link.entry && !link.digest)
+    if (!link.entry && !link.columns && !link.digest)
       return this.fail(link.seq, `the entry at position ${link.seq} was deleted`);
-    let computed: Buffer;
+    let computed: string;
     try {
       const digest =
-        link.digest ?? entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion);
-      computed = chainHash(this.prevHash, digest);
+        link.digest ??
+        (link.columns
+          ? digestOfColumns(link.seq, link.columns, link.hashVersion)
+          : entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion));
+      computed = this.hasher.next(digest);
     } catch (error) {
       return this.fail(
         link.seq,
         `the entry at position ${link.seq} cannot be hashed: ${(error as Error).message}`,
       );
     }
-    if (computed.toString('hex') !== link.hash)
+    if (computed !== link.hash)
       return this.fail(
         link.seq,
         `the entry at position ${link.seq} does not match its hash (changed, or the chain was rewritten)`,
@@ -112,7 +124,7 @@ export class ChainVerifier {
         return this.fail(link.seq, `the chain does not match the signed checkpoint at ${link.seq}`);
       this.lastCheckpoint = checkpoint;
     }
-    this.prevHash = computed;
+    this.hasher.advance(computed);
     this.expected = seq + 1n;
     this.checked++;
     return true;

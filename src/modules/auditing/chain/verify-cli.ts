@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { createReadStream } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -10,12 +11,17 @@ import { provisionDatabase } from '@/database/provision';
 import { entryDigest, type ChainedFields } from './canonical-entry';
 import { readCheckpointFile, verifyDatabase } from './chain-verification.service';
 import { ChainVerifier, type ChainLink, type VerifyResult } from './chain-verifier';
+import { sequentialRunner, type ChunkRunner } from './chunked-verify';
+import { linkReader } from './link-reader';
+import { workerRunner } from './parallel-verify';
 import { checkpointFile, loadSigningKeys, readPublicKeys } from './signing-keys';
 
 const USAGE = `usage:
-  npm run audit:verify [-- --from-seq N --to-seq M]
+  npm run audit:verify [-- --from-seq N --to-seq M] [--workers N] [--chunk-size N]
       against the database (DATABASE_URL, or the embedded one), with the checkpoint file
-      (AUDIT_CHECKPOINT_FILE) and the signing key's public half (AUDIT_SIGNING_KEY_FILE)
+      (AUDIT_CHECKPOINT_FILE) and the signing key's public half (AUDIT_SIGNING_KEY_FILE);
+      in N worker threads (default: one per CPU), each verifying chunks of --chunk-size
+      positions (default 50,000) in the snapshot of the whole run
   npm run audit:verify -- --export entries.ndjson[.gz] --checkpoints checkpoints.ndjson --public-key key.jwk.json
       offline: an NDJSON export of the log, the checkpoint file and the public key (a JWK or
       a JWK Set), nothing else`;
@@ -33,6 +39,8 @@ async function main(): Promise<number> {
       export: { type: 'string' },
       checkpoints: { type: 'string' },
       'public-key': { type: 'string' },
+      workers: { type: 'string' },
+      'chunk-size': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -48,6 +56,10 @@ async function main(): Promise<number> {
         values['to-seq'],
         values.checkpoints,
         values['public-key'],
+        {
+          workers: positive(values.workers, '--workers') ?? availableParallelism(),
+          chunkSize: positive(values['chunk-size'], '--chunk-size'),
+        },
       );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   console.log(
@@ -73,6 +85,7 @@ async function verifyLive(
   toSeq: string | undefined,
   checkpoints: string | undefined,
   publicKey: string | undefined,
+  parallel: { workers: number; chunkSize?: number },
 ): Promise<VerifyResult> {
   const env = loadEnv();
   const trusted = publicKey
@@ -81,19 +94,44 @@ async function verifyLive(
   const copies = await readCheckpointFile(checkpoints ?? checkpointFile(env));
   const db = await provisionDatabase(env, (m) => console.error(m));
   const client = new Client({ connectionString: db.url });
+  let workers: Awaited<ReturnType<typeof workerRunner>> | undefined;
   try {
     await client.connect();
-    // One snapshot for the whole run: the sealer may go on meanwhile.
+    // One snapshot for the whole run (the sealer may go on meanwhile), shared by the workers.
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const queryable = {
       query: async (sql: string, p?: unknown[]): Promise<unknown> =>
         (await client.query(sql, p)).rows,
     };
-    return await verifyDatabase(queryable, trusted, copies, { fromSeq, toSeq });
+    let runner: ChunkRunner;
+    if (parallel.workers > 1) {
+      const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+      workers = await workerRunner({
+        url: db.url,
+        snapshot: rows[0].id,
+        trusted,
+        count: parallel.workers,
+      });
+      runner = workers.runner;
+    } else runner = sequentialRunner(queryable, linkReader(client), trusted);
+    return await verifyDatabase(
+      queryable,
+      trusted,
+      copies,
+      { fromSeq, toSeq },
+      { runner, chunkSize: parallel.chunkSize },
+    );
   } finally {
+    await workers?.close();
     await client.end().catch(() => undefined);
     await db.embedded?.stop();
   }
+}
+
+function positive(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new UsageError(`${name} must be a positive integer`);
+  return Number(value);
 }
 
 /**
