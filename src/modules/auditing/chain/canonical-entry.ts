@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { jcs, jcsString } from './jcs';
+import { jcs, jcsOfJsonText, jcsString } from './jcs';
 
 /**
  * The canonical form of an entry and the chain's hash, shared by the sealer, the verifier,
@@ -87,7 +87,7 @@ export function canonicalObject(entry: ChainedFields, version = HASH_VERSION): o
 export function canonicalJson(entry: ChainedFields, version = HASH_VERSION): string {
   if (version !== 1) throw new Error(`Unknown hash version ${version}`);
   try {
-    return fastV1(entry as unknown as Record<keyof ChainedFields, unknown>);
+    return fastV1(entry);
   } catch (error) {
     // A member that JSON drops (a function, a symbol): the general algorithm decides.
     if (error === NOT_JSON) return canonicalize(canonicalObject(entry, version)) as string;
@@ -97,7 +97,7 @@ export function canonicalJson(entry: ChainedFields, version = HASH_VERSION): str
 
 const NOT_JSON = new Error('not a JSON value');
 
-function fastV1(e: Record<keyof ChainedFields, unknown>): string {
+function fastV1(e: ChainedFields): string {
   return (
     '{"actionType":' +
     value(e.actionType) +
@@ -150,82 +150,84 @@ function value(v: unknown): string {
 
 /**
  * An entry as the verifier reads it from the database: each column as text (NULL: null), in
- * this order: id, event_id, timestamp (UTC, microseconds), actor_id, actor_roles (a JSON
- * array), action_type, entity_type, entity_id, outcome, status_code (decimal), details (JSON),
- * request_id, correlation_id, ip, user_agent, method, path.
+ * this order: id, event_id, timestamp (UTC, microseconds), actor_id, action_type, entity_type,
+ * entity_id, outcome, status_code (decimal), request_id, correlation_id, ip, user_agent,
+ * method, path, then actor_roles (a JSON array) and details (JSON).
  */
 export type EntryColumns = readonly (string | null)[];
 
+/** How many of EntryColumns are plain text (all but the roles and the details, last). */
+export const PLAIN_TEXT_COLUMNS = 15;
+
 /**
  * `canonicalJson` of the entry these columns hold (`seq` its position), without building the
- * entry: the same text, member for member (a property test holds the two equal).
+ * entry: the same text, member for member (a property test holds the two equal). `plain`: the
+ * caller knows that no text column (the first PLAIN_TEXT_COLUMNS) holds anything JSON
+ * escapes (`"`, `\\`, a control character) or a surrogate, so each is only quoted.
  */
 export function canonicalJsonOfColumns(
   seq: string,
   c: EntryColumns,
   version = HASH_VERSION,
+  plain = false,
 ): string {
   if (version !== 1) throw new Error(`Unknown hash version ${version}`);
+  const t = plain ? quoted : text;
   return (
     '{"actionType":' +
-    text(c[5]) +
+    t(c[4]) +
     ',"actorId":' +
-    text(c[3]) +
+    t(c[3]) +
     ',"actorRoles":' +
-    json(c[4]) +
+    json(c[15]) +
     ',"correlationId":' +
-    text(c[12]) +
+    t(c[10]) +
     ',"details":' +
-    json(c[10]) +
+    json(c[16]) +
     ',"entityId":' +
-    text(c[7]) +
+    t(c[6]) +
     ',"entityType":' +
-    text(c[6]) +
+    t(c[5]) +
     ',"eventId":' +
-    text(c[1]) +
+    t(c[1]) +
     ',"hashVersion":1,"id":' +
-    text(c[0]) +
+    t(c[0]) +
     ',"ip":' +
-    text(c[13]) +
+    t(c[11]) +
     ',"method":' +
-    text(c[15]) +
+    t(c[13]) +
     ',"outcome":' +
-    text(c[8]) +
+    t(c[7]) +
     ',"path":' +
-    text(c[16]) +
+    t(c[14]) +
     ',"requestId":' +
-    text(c[11]) +
+    t(c[9]) +
     ',"seq":' +
     jcsString(seq) +
     ',"statusCode":' +
-    (c[9] === null ? 'null' : jcs(Number(c[9]))) +
+    (c[8] == null ? 'null' : jcs(Number(c[8]))) +
     ',"timestamp":' +
-    text(c[2]) +
+    t(c[2]) +
     ',"userAgent":' +
-    text(c[14]) +
+    t(c[12]) +
     '}'
   );
 }
 
 const text = (v: string | null | undefined): string => (v == null ? 'null' : jcsString(v));
-const json = (v: string | null | undefined): string => (v == null ? 'null' : jcs(JSON.parse(v)));
+const quoted = (v: string | null | undefined): string => (v == null ? 'null' : '"' + v + '"');
+const json = (v: string | null | undefined): string => (v == null ? 'null' : jcsOfJsonText(v));
 
-// One-shot hashing (`crypto.hash`): several times cheaper per call than createHash().
+// One-shot hashing (`crypto.hash`, several times cheaper per call than createHash()), hex out:
+// a Buffer out of `hash` is a fresh allocation that costs more than the hashing itself, while
+// Buffer.from(hex) takes a slice of the shared pool.
 
 export function entryDigest(entry: ChainedFields, version = HASH_VERSION): Buffer {
-  return hash('sha256', canonicalJson(entry, version), 'buffer');
+  return Buffer.from(hash('sha256', canonicalJson(entry, version), 'hex'), 'hex');
 }
 
 export function chainHash(prevHash: Buffer, digest: Buffer): Buffer {
-  return hash('sha256', Buffer.concat([prevHash, digest], 64), 'buffer');
-}
-
-export function digestOfColumns(
-  seq: string,
-  columns: EntryColumns,
-  version = HASH_VERSION,
-): Buffer {
-  return hash('sha256', canonicalJsonOfColumns(seq, columns, version), 'buffer');
+  return Buffer.from(hash('sha256', Buffer.concat([prevHash, digest], 64), 'hex'), 'hex');
 }
 
 /**
@@ -239,9 +241,18 @@ export class ChainHasher {
     prevHash.copy(this.pair, 0, 0, 32);
   }
 
-  /** The next link's hash, hex. Call {@link advance} with it once it held. */
+  /** The next link's hash, hex, from its entry's digest. Call {@link advance} once it held. */
   next(digest: Buffer): string {
     digest.copy(this.pair, 32, 0, 32);
+    return hash('sha256', this.pair, 'hex');
+  }
+
+  /**
+   * The same from the entry's canonical JSON. Hex out and back in: a Buffer out of `hash`
+   * costs more than the hashing itself.
+   */
+  nextOfJson(canonical: string): string {
+    this.pair.write(hash('sha256', canonical, 'hex'), 32, 'hex');
     return hash('sha256', this.pair, 'hex');
   }
 

@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import {
   ChainHasher,
-  digestOfColumns,
+  canonicalJsonOfColumns,
   entryDigest,
   GENESIS_HASH,
   type ChainedFields,
@@ -18,6 +18,8 @@ export interface ChainLink {
   entry: Omit<ChainedFields, 'seq'> | null;
   /** The entry as the database's columns, when read for verification (instead of `entry`). */
   columns?: EntryColumns | null;
+  /** The reader saw that the text columns need no escape in JSON (see canonicalJsonOfColumns). */
+  plain?: boolean;
   /** The entry's digest, when computed ahead (an export is digested line by line). */
   digest?: Buffer;
 }
@@ -97,12 +99,13 @@ export class ChainVerifier {
       return this.fail(link.seq, `the entry at position ${link.seq} was deleted`);
     let computed: string;
     try {
-      const digest =
-        link.digest ??
-        (link.columns
-          ? digestOfColumns(link.seq, link.columns, link.hashVersion)
-          : entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion));
-      computed = this.hasher.next(digest);
+      computed = link.columns
+        ? this.hasher.nextOfJson(
+            canonicalJsonOfColumns(link.seq, link.columns, link.hashVersion, link.plain),
+          )
+        : this.hasher.next(
+            link.digest ?? entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion),
+          );
     } catch (error) {
       return this.fail(
         link.seq,

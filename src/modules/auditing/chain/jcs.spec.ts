@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import fc from 'fast-check';
-import { jcs } from './jcs';
+import { jcs, jcsOfJsonText } from './jcs';
 
 /** The package's answer or its error, so that both are compared. */
 function outcome(f: () => unknown): { ok: unknown } | { error: string } {
@@ -109,5 +109,51 @@ describe('jcs (RFC 8785, the fast path)', () => {
     const cycle: Record<string, unknown> = {};
     cycle.self = cycle;
     expect(() => jcs(cycle)).toThrow('Circular reference detected');
+  });
+});
+
+describe('jcsOfJsonText (RFC 8785 straight from JSON text, as jsonb prints it)', () => {
+  /** JSON text the way PostgreSQL prints jsonb: `": "` and `", "` between members. */
+  function jsonbStyle(value: unknown): string {
+    if (Array.isArray(value)) return `[${value.map(jsonbStyle).join(', ')}]`;
+    if (value !== null && typeof value === 'object')
+      return `{${Object.entries(value)
+        .map(([k, v]) => `${JSON.stringify(k)}: ${jsonbStyle(v)}`)
+        .join(', ')}}`;
+    return JSON.stringify(value);
+  }
+  const texts = fc.oneof(
+    anyJson.map((v) => JSON.stringify(v) ?? 'null'),
+    anyJson.map((v) => JSON.stringify(v, null, 2) ?? 'null'),
+    anyJson.map(jsonbStyle),
+    // Numbers as jsonb keeps them (numeric: 1.0, 1000000000000000000000, 0.000001).
+    fc
+      .tuple(fc.bigInt({ min: -(10n ** 25n), max: 10n ** 25n }), fc.nat({ max: 9 }))
+      .map(([n, zeros]) => `{"n": ${n}.${'0'.repeat(zeros + 1)}, "m": [${n}, -0, 1E2, 1e-7]}`),
+    // Duplicate names, escapes, and text that is not JSON.
+    fc.constantFrom(
+      '{"a": 1, "a": 2}',
+      '{"b": "\\u00e9\\n\\"", "a\\u0000": "\\ud83d\\ude00"}',
+      '{"x": "\\ud800"}',
+      '{"x": 1e400}',
+      '{"a": 01}',
+      '[1,]',
+      '{"a" 1}',
+      'tru',
+      ' "s" ',
+      '"raw \u0001"',
+    ),
+    fc.string({ maxLength: 12 }),
+  );
+
+  it('writes what jcs(JSON.parse(text)) writes, or fails as it does (3,000 cases)', () => {
+    fc.assert(
+      fc.property(texts, (text) => {
+        expect(outcome(() => jcsOfJsonText(text))).toEqual(
+          outcome(() => canonicalize(JSON.parse(text))),
+        );
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

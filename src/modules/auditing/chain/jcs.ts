@@ -18,6 +18,7 @@ const MAX_DEPTH = 200;
 type WellFormed = string & { isWellFormed(): boolean };
 
 /** What JSON escapes (`"`, `\\`, controls) or what needs a closer look (surrogates). */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
 const NEEDS_CARE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** A string as JCS writes it: JSON.stringify's escaping, lone surrogates refused. */
@@ -48,10 +49,14 @@ function serialize(value: unknown, depth: number): string | undefined | null {
       return value ? 'true' : 'false';
     case 'object':
       break;
-    default:
-      // undefined, functions, symbols (dropped from objects, null in arrays); bigint throws
-      // in the package as in JSON.stringify.
-      return typeof value === 'bigint' ? null : undefined;
+    case 'bigint':
+      // The package throws, as JSON.stringify does.
+      return null;
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      // Dropped from objects, null in arrays.
+      return undefined;
   }
   if (value === null) return 'null';
   if (depth >= MAX_DEPTH) return null;
@@ -67,7 +72,7 @@ function serialize(value: unknown, depth: number): string | undefined | null {
     return out + ']';
   }
   const proto = Object.getPrototypeOf(value) as unknown;
-  if ((proto !== OBJECT_PROTOTYPE && proto !== null) || 'toJSON' in (value as object)) return null;
+  if ((proto !== OBJECT_PROTOTYPE && proto !== null) || 'toJSON' in value) return null;
   const object = value as Record<string, unknown>;
   // Default sort: by UTF-16 code units, the order RFC 8785 asks for.
   const keys = Object.keys(object).sort();
@@ -86,4 +91,165 @@ function serialize(value: unknown, depth: number): string | undefined | null {
     out += name + ':' + member;
   }
   return out + '}';
+}
+
+/**
+ * `jcs(JSON.parse(text))` without building the value: the JSON text is rewritten into its
+ * RFC 8785 form as it is scanned (members sorted, numbers as ECMAScript writes them, strings
+ * with JSON.stringify's escapes). What this scanner does not take as it is (a duplicate key,
+ * a raw control character or surrogate in a string, invalid JSON, deep nesting) goes the
+ * general way, so the answer, or the error, is always that of `jcs(JSON.parse(text))`. The
+ * verifier reads `details` as PostgreSQL's jsonb text; a property test holds the two equal.
+ */
+export function jcsOfJsonText(text: string): string {
+  try {
+    const scanner = new JsonScanner(text);
+    const out = scanner.value(0);
+    scanner.end();
+    return out;
+  } catch {
+    // Whatever stopped the scanner (GENERAL, or a value JCS refuses), the general way gives
+    // the answer, or the error, in its own order.
+    return jcs(JSON.parse(text));
+  }
+}
+
+/** Thrown inside the scanner: leave this text to JSON.parse and jcs. */
+const GENERAL = new Error('general path');
+
+/** Raw characters a JSON string cannot hold as they are, or that need a closer look. */
+// eslint-disable-next-line no-control-regex -- control characters JSON cannot hold raw
+const RAW_CARE = /[\u0000-\u001f\ud800-\udfff]/;
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+
+class JsonScanner {
+  private i = 0;
+  /** Whether any string may hold a raw control character or surrogate (checked per string). */
+  private readonly careful: boolean;
+  /** Whether any string may hold an escape. */
+  private readonly escapes: boolean;
+  /** The decoded text of the last string scanned. */
+  private decoded = '';
+
+  constructor(private readonly t: string) {
+    this.careful = RAW_CARE.test(t);
+    this.escapes = t.indexOf('\\') !== -1;
+  }
+
+  private skip(): void {
+    const t = this.t;
+    let c = t.charCodeAt(this.i);
+    while (c === 32 || c === 10 || c === 13 || c === 9) c = t.charCodeAt(++this.i);
+  }
+
+  end(): void {
+    this.skip();
+    if (this.i !== this.t.length) throw GENERAL;
+  }
+
+  value(depth: number): string {
+    if (depth > MAX_DEPTH) throw GENERAL;
+    this.skip();
+    const t = this.t;
+    const c = t.charCodeAt(this.i);
+    if (c === 34 /* " */) return this.string();
+    if (c === 123 /* { */) return this.object(depth);
+    if (c === 91 /* [ */) {
+      this.i++;
+      this.skip();
+      if (t.charCodeAt(this.i) === 93 /* ] */) {
+        this.i++;
+        return '[]';
+      }
+      let out = '[';
+      for (;;) {
+        out += this.value(depth + 1);
+        this.skip();
+        const d = t.charCodeAt(this.i++);
+        if (d === 93) return out + ']';
+        if (d !== 44 /* , */) throw GENERAL;
+        out += ',';
+      }
+    }
+    if (t.startsWith('true', this.i)) return this.literal(4, 'true');
+    if (t.startsWith('false', this.i)) return this.literal(5, 'false');
+    if (t.startsWith('null', this.i)) return this.literal(4, 'null');
+    NUMBER.lastIndex = this.i;
+    const m = NUMBER.exec(t);
+    if (!m) throw GENERAL;
+    this.i += m[0].length;
+    return jcsNumber(Number(m[0]));
+  }
+
+  private literal(length: number, text: string): string {
+    this.i += length;
+    return text;
+  }
+
+  private object(depth: number): string {
+    const t = this.t;
+    this.i++;
+    this.skip();
+    if (t.charCodeAt(this.i) === 125 /* } */) {
+      this.i++;
+      return '{}';
+    }
+    const names: string[] = [];
+    const members: string[] = [];
+    for (;;) {
+      this.skip();
+      if (t.charCodeAt(this.i) !== 34) throw GENERAL;
+      const name = this.string();
+      const key = this.decoded;
+      this.skip();
+      if (t.charCodeAt(this.i++) !== 58 /* : */) throw GENERAL;
+      const member = name + ':' + this.value(depth + 1);
+      // Insertion in order of the names' UTF-16 code units, as RFC 8785 asks (objects are small).
+      let k = names.length;
+      while (k > 0 && names[k - 1] > key) {
+        names[k] = names[k - 1];
+        members[k] = members[k - 1];
+        k--;
+      }
+      // JSON.parse keeps the last of two equal names: leave that to it.
+      if (k > 0 && names[k - 1] === key) throw GENERAL;
+      names[k] = key;
+      members[k] = member;
+      this.skip();
+      const d = t.charCodeAt(this.i++);
+      if (d === 125) break;
+      if (d !== 44) throw GENERAL;
+    }
+    return '{' + members.join(',') + '}';
+  }
+
+  /** The string starting at the quote at `i`, in its JCS form; `decoded` is its text. */
+  private string(): string {
+    const t = this.t;
+    const start = this.i + 1;
+    let q = t.indexOf('"', start);
+    if (this.escapes)
+      for (;;) {
+        if (q < 0) throw GENERAL;
+        let slashes = 0;
+        while (t.charCodeAt(q - 1 - slashes) === 92 /* \ */ && q - 1 - slashes >= start) slashes++;
+        if (slashes % 2 === 0) break;
+        q = t.indexOf('"', q + 1);
+      }
+    else if (q < 0) throw GENERAL;
+    this.i = q + 1;
+    const raw = t.slice(start, q);
+    if (this.careful && RAW_CARE.test(raw)) throw GENERAL;
+    if (!this.escapes || raw.indexOf('\\') === -1) {
+      // Nothing to escape: the text as it stands, quotes included.
+      this.decoded = raw;
+      return t.slice(start - 1, q + 1);
+    }
+    try {
+      this.decoded = JSON.parse(t.slice(start - 1, q + 1)) as string;
+    } catch {
+      throw GENERAL;
+    }
+    return jcsString(this.decoded);
+  }
 }

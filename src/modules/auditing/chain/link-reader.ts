@@ -1,6 +1,5 @@
 import type { Client } from 'pg';
 import type { ChainLink } from './chain-verifier';
-import type { EntryColumns } from './canonical-entry';
 import type { Queryable } from './chain.store';
 import { TIMESTAMP_US } from './chain.store';
 
@@ -29,19 +28,19 @@ const ENTRY_SELECT = columns([
   'l.event_id::text',
   TIMESTAMP_US('l."timestamp"'),
   'l.actor_id',
-  'array_to_json(l.actor_roles)::text',
   'l.action_type',
   'l.entity_type',
   'l.entity_id',
   'l.outcome',
   'l.status_code::text',
-  'l.details::text',
   'l.request_id',
   'l.correlation_id',
   'l.ip',
   'l.user_agent',
   'l.method',
   'l.path',
+  'array_to_json(l.actor_roles)::text',
+  'l.details::text',
 ]);
 const LINK_SELECT = columns([
   'seq::text',
@@ -61,8 +60,11 @@ const SPARSE_SLACK = 1_000;
 /** A row: text columns, null for NULL. */
 type Row = (string | null)[];
 
-/** Runs one query whose columns are all text; rows in the query's column order. */
-type RunText = (sql: string) => Promise<Row[]>;
+/**
+ * Runs one query whose columns are all text; rows in the query's column order, and for each
+ * whether its first PLAIN_TEXT_COLUMNS columns are plain (nothing JSON escapes; COPY only).
+ */
+type RunText = (sql: string) => Promise<{ rows: Row[]; plain?: boolean[] }>;
 
 export function linkReader(db: Queryable | Client): LinkReader {
   const run: RunText = isClient(db) ? (sql) => copyRows(db, sql) : (sql) => queryRows(db, sql);
@@ -74,7 +76,7 @@ function isClient(db: Queryable | Client): db is Client {
 }
 
 async function readLinks(run: RunText, from: bigint, to: bigint): Promise<ChainLink[]> {
-  const linkRows = await run(
+  const { rows: linkRows } = await run(
     `SELECT ${LINK_SELECT} FROM action_log_chain WHERE seq BETWEEN ${from} AND ${to} ORDER BY seq`,
   );
   if (linkRows.length === 0) return [];
@@ -89,50 +91,53 @@ async function readLinks(run: RunText, from: bigint, to: bigint): Promise<ChainL
     if (id > hi) hi = id;
   }
   const dense = exact && hi - lo <= linkRows.length + SPARSE_SLACK;
-  const entryRows = await run(
+  const { rows: entryRows, plain } = await run(
     `SELECT ${ENTRY_SELECT} FROM action_log l WHERE ` +
       (dense
         ? `l.id BETWEEN ${lo} AND ${hi}`
         : `l.id = ANY('{${linkRows.map((r) => r[1]).join(',')}}'::bigint[])`),
   );
-  let entryOf: (id: string) => Row | undefined;
+  // Where each link's entry is among entryRows (-1: none).
+  let indexOf: (id: string) => number;
   if (dense) {
-    const byOffset: (Row | undefined)[] = new Array<Row | undefined>(hi - lo + 1);
-    for (const e of entryRows) byOffset[Number(e[0]) - lo] = e;
-    entryOf = (id) => byOffset[Number(id) - lo];
+    const byOffset = new Int32Array(hi - lo + 1).fill(-1);
+    for (let k = 0; k < entryRows.length; k++) byOffset[Number(entryRows[k][0]) - lo] = k;
+    indexOf = (id) => byOffset[Number(id) - lo];
   } else {
-    const byId = new Map<string, Row>();
-    for (const e of entryRows) byId.set(e[0]!, e);
-    entryOf = (id) => byId.get(id);
+    const byId = new Map<string, number>();
+    for (let k = 0; k < entryRows.length; k++) byId.set(entryRows[k][0]!, k);
+    indexOf = (id) => byId.get(id) ?? -1;
   }
   const links = new Array<ChainLink>(linkRows.length);
   for (let i = 0; i < linkRows.length; i++) {
     const r = linkRows[i];
+    const k = indexOf(r[1]!);
     links[i] = {
       seq: r[0]!,
       hash: r[2]!,
       hashVersion: Number(r[3]),
       entry: null,
-      columns: (entryOf(r[1]!) as EntryColumns | undefined) ?? null,
+      columns: k < 0 ? null : entryRows[k],
+      plain: k >= 0 && plain !== undefined && plain[k],
     };
   }
   return links;
 }
 
-async function queryRows(db: Queryable, sql: string): Promise<Row[]> {
+async function queryRows(db: Queryable, sql: string): Promise<{ rows: Row[] }> {
   const rows = (await db.query(sql)) as Record<string, string | null>[];
   // Columns c0, c1, …: Object.values keeps their order.
-  return rows.map((r) => Object.values(r));
+  return { rows: rows.map((r) => Object.values(r)) };
 }
 
 /**
  * `COPY (sql) TO STDOUT` on a pg Client, parsed from its text format: one line per row,
  * tab-separated, `\N` for NULL, backslash escapes for backslash and control characters.
  */
-function copyRows(client: Client, sql: string): Promise<Row[]> {
+function copyRows(client: Client, sql: string): Promise<{ rows: Row[]; plain: boolean[] }> {
   return new Promise((resolve, reject) => {
-    const rows: Row[] = [];
-    client.query(new CopyOut(`COPY (${sql}) TO STDOUT`, rows, resolve, reject));
+    const out = { rows: [] as Row[], plain: [] as boolean[] };
+    client.query(new CopyOut(`COPY (${sql}) TO STDOUT`, out, resolve, reject));
   });
 }
 
@@ -141,8 +146,8 @@ class CopyOut {
   private settled = false;
   constructor(
     private readonly text: string,
-    private readonly rows: Row[],
-    private readonly resolve: (rows: Row[]) => void,
+    private readonly out: { rows: Row[]; plain: boolean[] },
+    private readonly resolve: (out: { rows: Row[]; plain: boolean[] }) => void,
     private readonly reject: (error: Error) => void,
   ) {}
 
@@ -159,7 +164,8 @@ class CopyOut {
       0,
       chunk[chunk.length - 1] === 10 ? chunk.length - 1 : chunk.length,
     );
-    this.rows.push(parseCopyLine(line));
+    this.out.rows.push(parseCopyLine(line));
+    this.out.plain.push(plainTextColumns(line));
   }
 
   handleCommandComplete(): void {}
@@ -167,7 +173,7 @@ class CopyOut {
   handleReadyForQuery(): void {
     if (!this.settled) {
       this.settled = true;
-      this.resolve(this.rows);
+      this.resolve(this.out);
     }
   }
 
@@ -182,12 +188,34 @@ class CopyOut {
 /** One line of COPY's text format into its fields. */
 export function parseCopyLine(line: string): Row {
   const fields: Row = line.split('\t');
+  // Without a backslash there is neither a NULL (\N) nor an escape.
+  if (line.indexOf('\\') === -1) return fields;
+  const escapes = ESCAPE.test(line);
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!;
-    if (f === '\\N') fields[i] = null;
-    else if (f.indexOf('\\') !== -1) fields[i] = unescapeCopy(f);
+    if (f.length === 2 && f === '\\N') fields[i] = null;
+    else if (escapes && f.indexOf('\\') !== -1) fields[i] = unescapeCopy(f);
   }
   return fields;
+}
+
+/** A backslash that is not the start of a NULL: an escape (of a backslash, a control). */
+const ESCAPE = /\\[^N]/;
+/**
+ * In COPY's text, what makes a column need more than quotes in JSON: a quote, an escape
+ * (a backslash or control character in the data), a raw control character, a surrogate.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
+const NOT_PLAIN = /["\u0000-\u0008\u000a-\u001f\ud800-\udfff]|\\[^N]/;
+
+/**
+ * Whether the first PLAIN_TEXT_COLUMNS columns of an entry's line are plain: the line up to
+ * its last two columns (roles and details; tabs in data are escaped, so tabs separate).
+ */
+function plainTextColumns(line: string): boolean {
+  const last = line.lastIndexOf('\t');
+  const cut = last > 0 ? line.lastIndexOf('\t', last - 1) : -1;
+  return cut >= 0 && !NOT_PLAIN.test(line.slice(0, cut));
 }
 
 const COPY_ESCAPES: Record<string, string> = {

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { VerifyResult } from './chain-verifier';
-import type { ChunkRunner, ChunkTask } from './chunked-verify';
+import type { ChunkRunner } from './chunked-verify';
 import type { VerifyWorkerData, WorkerReply, WorkerRequest } from './verify-worker';
 
 /**
