@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InvalidInputError } from '@/common';
+import type { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { isBigint } from '../query/action-log.search';
 import { chainHash, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
@@ -50,7 +51,18 @@ export class ChainVerificationService {
     }
     const keys = await this.keys.get();
     const fileCopies = await readCheckpointFile(this.keys.checkpointFile);
-    return verifyDatabase(this.dataSource, keys.trusted, fileCopies, range);
+    // One connection, one snapshot (the sealer goes on meanwhile), read by COPY.
+    const db = this.dataSource.createQueryRunner();
+    try {
+      const client = (await db.connect()) as Client;
+      await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      return await verifyDatabase(db, keys.trusted, fileCopies, range, {
+        runner: sequentialRunner(db, linkReader(client), keys.trusted),
+      });
+    } finally {
+      await db.query('ROLLBACK').catch(() => undefined);
+      await db.release();
+    }
   }
 
   publicKey(): Promise<PublicJwk> {

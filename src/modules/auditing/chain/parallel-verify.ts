@@ -100,10 +100,17 @@ export async function workerRunner(options: {
   return { runner, close };
 }
 
+/** See verify-cli.ts (the same for its own thread, as --max-semi-space-size=64). */
+const YOUNG_GENERATION_MB = 192;
+
 /** A worker, once its connection is in the snapshot. */
 function start(data: VerifyWorkerData): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(join(__dirname, 'verify-worker.js'), { workerData: data });
+    const worker = new Worker(join(__dirname, 'verify-worker.js'), {
+      workerData: data,
+      // A batch in flight outlives a default young generation: room for it costs less GC.
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     const onError = (error: Error) => reject(error);
     worker.once('error', onError);
     worker.once('message', (reply: WorkerReply) => {
