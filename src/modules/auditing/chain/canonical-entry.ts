@@ -241,18 +241,10 @@ export class ChainHasher {
     prevHash.copy(this.pair, 0, 0, 32);
   }
 
-  /** The next link's hash, hex, from its entry's digest. Call {@link advance} once it held. */
-  next(digest: Buffer): string {
-    digest.copy(this.pair, 32, 0, 32);
-    return hash('sha256', this.pair, 'hex');
-  }
-
-  /**
-   * The same from the entry's canonical JSON. Hex out and back in: a Buffer out of `hash`
-   * costs more than the hashing itself.
-   */
-  nextOfJson(canonical: string): string {
-    this.pair.write(hash('sha256', canonical, 'hex'), 32, 'hex');
+  /** The next link's hash, hex, from its entry's digest (bytes or hex). Then {@link advance}. */
+  next(digest: Buffer | string): string {
+    if (typeof digest === 'string') this.pair.write(digest, 32, 'hex');
+    else digest.copy(this.pair, 32, 0, 32);
     return hash('sha256', this.pair, 'hex');
   }
 

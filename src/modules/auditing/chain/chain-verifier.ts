@@ -1,12 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import {
-  ChainHasher,
-  canonicalJsonOfColumns,
-  entryDigest,
-  GENESIS_HASH,
-  type ChainedFields,
-  type EntryColumns,
-} from './canonical-entry';
+import { ChainHasher, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
 import { checkpointSignatureProblem, type Checkpoint } from './checkpoint';
 
 /** One position of the chain as stored: its hash, and the entry (null: the entry is gone). */
@@ -16,12 +9,13 @@ export interface ChainLink {
   hash: string;
   hashVersion: number;
   entry: Omit<ChainedFields, 'seq'> | null;
-  /** The entry as the database's columns, when read for verification (instead of `entry`). */
-  columns?: EntryColumns | null;
-  /** The reader saw that the text columns need no escape in JSON (see canonicalJsonOfColumns). */
-  plain?: boolean;
-  /** The entry's digest, when computed ahead (an export is digested line by line). */
-  digest?: Buffer;
+  /**
+   * The entry's digest when computed ahead: an export is digested line by line, and the
+   * database's rows as they are read (hex; see link-reader.ts).
+   */
+  digest?: Buffer | string;
+  /** Why the entry's digest could not be computed ahead. */
+  hashError?: string;
 }
 
 export interface Invalid {
@@ -95,17 +89,15 @@ export class ChainVerifier {
           ? `position ${this.expected} is missing from the chain`
           : `position ${link.seq} appears twice or out of order`,
       );
-    if (!link.entry && !link.columns && !link.digest)
+    // Nothing of the entry: its row is gone.
+    if (!link.entry && link.digest === undefined && link.hashError === undefined)
       return this.fail(link.seq, `the entry at position ${link.seq} was deleted`);
     let computed: string;
     try {
-      computed = link.columns
-        ? this.hasher.nextOfJson(
-            canonicalJsonOfColumns(link.seq, link.columns, link.hashVersion, link.plain),
-          )
-        : this.hasher.next(
-            link.digest ?? entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion),
-          );
+      if (link.hashError !== undefined) throw new Error(link.hashError);
+      computed = this.hasher.next(
+        link.digest ?? entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion),
+      );
     } catch (error) {
       return this.fail(
         link.seq,

@@ -1,4 +1,6 @@
+import { hash } from 'node:crypto';
 import type { Client } from 'pg';
+import { canonicalJsonOfColumns } from './canonical-entry';
 import type { ChainLink } from './chain-verifier';
 import type { Queryable } from './chain.store';
 import { TIMESTAMP_US } from './chain.store';
@@ -61,13 +63,16 @@ const SPARSE_SLACK = 1_000;
 type Row = (string | null)[];
 
 /**
- * Runs one query whose columns are all text; rows in the query's column order, and for each
- * whether its first PLAIN_TEXT_COLUMNS columns are plain (nothing JSON escapes; COPY only).
+ * Runs one query whose columns are all text, handing each row to `onRow` (in the query's
+ * column order) with whether its first PLAIN_TEXT_COLUMNS columns are plain (nothing JSON
+ * escapes; only COPY tells).
  */
-type RunText = (sql: string) => Promise<{ rows: Row[]; plain?: boolean[] }>;
+type RunText = (sql: string, onRow: (row: Row, plain: boolean) => void) => Promise<void>;
 
 export function linkReader(db: Queryable | Client): LinkReader {
-  const run: RunText = isClient(db) ? (sql) => copyRows(db, sql) : (sql) => queryRows(db, sql);
+  const run: RunText = isClient(db)
+    ? (sql, onRow) => copyRows(db, sql, onRow)
+    : (sql, onRow) => queryRows(db, sql, onRow);
   return { read: (from, to) => readLinks(run, from, to) };
 }
 
@@ -75,9 +80,15 @@ function isClient(db: Queryable | Client): db is Client {
   return typeof (db as Client).connect === 'function' && 'connectionParameters' in db;
 }
 
+/**
+ * The links, each with its entry's digest (hex) computed as the entry's row arrives: a row
+ * never outlives its own hashing, so the young generation stays small and GC cheap.
+ */
 async function readLinks(run: RunText, from: bigint, to: bigint): Promise<ChainLink[]> {
-  const { rows: linkRows } = await run(
+  const linkRows: Row[] = [];
+  await run(
     `SELECT ${LINK_SELECT} FROM action_log_chain WHERE seq BETWEEN ${from} AND ${to} ORDER BY seq`,
+    (row) => linkRows.push(row),
   );
   if (linkRows.length === 0) return [];
   // Entry ids as numbers while they are exact (always, short of 2^53 entries).
@@ -91,63 +102,77 @@ async function readLinks(run: RunText, from: bigint, to: bigint): Promise<ChainL
     if (id > hi) hi = id;
   }
   const dense = exact && hi - lo <= linkRows.length + SPARSE_SLACK;
-  const { rows: entryRows, plain } = await run(
+  const links = new Array<ChainLink>(linkRows.length);
+  for (let i = 0; i < linkRows.length; i++) {
+    const r = linkRows[i];
+    links[i] = { seq: r[0]!, hash: r[2]!, hashVersion: Number(r[3]), entry: null };
+  }
+  // Which link each entry id belongs to (-1: none in this batch).
+  let linkOf: (id: string) => number;
+  if (dense) {
+    const byOffset = new Int32Array(hi - lo + 1).fill(-1);
+    for (let i = 0; i < linkRows.length; i++) byOffset[Number(linkRows[i][1]) - lo] = i;
+    linkOf = (id) => byOffset[Number(id) - lo];
+  } else {
+    const byId = new Map<string, number>();
+    for (let i = 0; i < linkRows.length; i++) byId.set(linkRows[i][1]!, i);
+    linkOf = (id) => byId.get(id) ?? -1;
+  }
+  await run(
     `SELECT ${ENTRY_SELECT} FROM action_log l WHERE ` +
       (dense
         ? `l.id BETWEEN ${lo} AND ${hi}`
         : `l.id = ANY('{${linkRows.map((r) => r[1]).join(',')}}'::bigint[])`),
+    (row, plain) => {
+      const i = linkOf(row[0]!);
+      if (i < 0) return; // an entry of another batch, or not chained
+      const link = links[i];
+      try {
+        link.digest = hash(
+          'sha256',
+          canonicalJsonOfColumns(link.seq, row, link.hashVersion, plain),
+          'hex',
+        );
+      } catch (error) {
+        link.hashError = (error as Error).message;
+      }
+    },
   );
-  // Where each link's entry is among entryRows (-1: none).
-  let indexOf: (id: string) => number;
-  if (dense) {
-    const byOffset = new Int32Array(hi - lo + 1).fill(-1);
-    for (let k = 0; k < entryRows.length; k++) byOffset[Number(entryRows[k][0]) - lo] = k;
-    indexOf = (id) => byOffset[Number(id) - lo];
-  } else {
-    const byId = new Map<string, number>();
-    for (let k = 0; k < entryRows.length; k++) byId.set(entryRows[k][0]!, k);
-    indexOf = (id) => byId.get(id) ?? -1;
-  }
-  const links = new Array<ChainLink>(linkRows.length);
-  for (let i = 0; i < linkRows.length; i++) {
-    const r = linkRows[i];
-    const k = indexOf(r[1]!);
-    links[i] = {
-      seq: r[0]!,
-      hash: r[2]!,
-      hashVersion: Number(r[3]),
-      entry: null,
-      columns: k < 0 ? null : entryRows[k],
-      plain: k >= 0 && plain !== undefined && plain[k],
-    };
-  }
   return links;
 }
 
-async function queryRows(db: Queryable, sql: string): Promise<{ rows: Row[] }> {
+async function queryRows(
+  db: Queryable,
+  sql: string,
+  onRow: (row: Row, plain: boolean) => void,
+): Promise<void> {
   const rows = (await db.query(sql)) as Record<string, string | null>[];
   // Columns c0, c1, …: Object.values keeps their order.
-  return { rows: rows.map((r) => Object.values(r)) };
+  for (const r of rows) onRow(Object.values(r), false);
 }
 
 /**
  * `COPY (sql) TO STDOUT` on a pg Client, parsed from its text format: one line per row,
  * tab-separated, `\N` for NULL, backslash escapes for backslash and control characters.
  */
-function copyRows(client: Client, sql: string): Promise<{ rows: Row[]; plain: boolean[] }> {
+function copyRows(
+  client: Client,
+  sql: string,
+  onRow: (row: Row, plain: boolean) => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const out = { rows: [] as Row[], plain: [] as boolean[] };
-    client.query(new CopyOut(`COPY (${sql}) TO STDOUT`, out, resolve, reject));
+    client.query(new CopyOut(`COPY (${sql}) TO STDOUT`, onRow, resolve, reject));
   });
 }
 
 /** A pg "submittable": pg hands it each CopyData message of the COPY it sends. */
 class CopyOut {
   private settled = false;
+  private failure: Error | null = null;
   constructor(
     private readonly text: string,
-    private readonly out: { rows: Row[]; plain: boolean[] },
-    private readonly resolve: (out: { rows: Row[]; plain: boolean[] }) => void,
+    private readonly onRow: (row: Row, plain: boolean) => void,
+    private readonly resolve: () => void,
     private readonly reject: (error: Error) => void,
   ) {}
 
@@ -164,8 +189,13 @@ class CopyOut {
       0,
       chunk[chunk.length - 1] === 10 ? chunk.length - 1 : chunk.length,
     );
-    this.out.rows.push(parseCopyLine(line));
-    this.out.plain.push(plainTextColumns(line));
+    if (this.failure) return;
+    try {
+      this.onRow(parseCopyLine(line), plainTextColumns(line));
+    } catch (error) {
+      // Reported once the query is over (the connection stays in step).
+      this.failure = error as Error;
+    }
   }
 
   handleCommandComplete(): void {}
@@ -173,7 +203,8 @@ class CopyOut {
   handleReadyForQuery(): void {
     if (!this.settled) {
       this.settled = true;
-      this.resolve(this.out);
+      if (this.failure) this.reject(this.failure);
+      else this.resolve();
     }
   }
 
