@@ -237,16 +237,21 @@ const ESCAPE = /\\[^N]/;
  * (a backslash or control character in the data), a raw control character, a surrogate.
  */
 // eslint-disable-next-line no-control-regex -- control characters are what JSON escapes
-const NOT_PLAIN = /["\u0000-\u0008\u000a-\u001f\ud800-\udfff]|\\[^N]/;
+const QUOTE_OR_CONTROL = /["\u0000-\u0008\u000a-\u001f\ud800-\udfff]/;
 
 /**
- * Whether the first PLAIN_TEXT_COLUMNS columns of an entry's line are plain: the line up to
- * its last two columns (roles and details; tabs in data are escaped, so tabs separate).
+ * Whether the first PLAIN_TEXT_COLUMNS columns of an entry's line are plain, so that JSON
+ * only quotes them: the line up to its last two columns (roles and details; tabs in data are
+ * escaped, so tabs separate) holds no quote, no raw control character or surrogate, and no
+ * backslash but those of NULLs (\N; data's backslashes and controls are escaped with one).
  */
 function plainTextColumns(line: string): boolean {
   const last = line.lastIndexOf('\t');
   const cut = last > 0 ? line.lastIndexOf('\t', last - 1) : -1;
-  return cut >= 0 && !NOT_PLAIN.test(line.slice(0, cut));
+  if (cut < 0) return false;
+  const prefix = line.slice(0, cut);
+  if (QUOTE_OR_CONTROL.test(prefix)) return false;
+  return prefix.indexOf('\\') === -1 || !ESCAPE.test(prefix);
 }
 
 const COPY_ESCAPES: Record<string, string> = {
