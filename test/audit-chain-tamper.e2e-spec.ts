@@ -12,6 +12,8 @@ import {
   verifyDatabase,
 } from '@/modules/auditing/chain/chain-verification.service';
 import { checkpointPayload, type Checkpoint } from '@/modules/auditing/chain/checkpoint';
+import { sequentialRunner } from '@/modules/auditing/chain/chunked-verify';
+import { linkReader } from '@/modules/auditing/chain/link-reader';
 import { readPublicKeys } from '@/modules/auditing/chain/signing-keys';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
@@ -44,6 +46,8 @@ const EDITS: Record<string, string> = {
   method: `method = COALESCE(method, '') || 'x'`,
   path: `path = COALESCE(path, '') || 'x'`,
 };
+
+type Way = { copy: boolean; chunkSize?: number };
 
 type Attack =
   | { kind: 'edit'; seq: number; field: string }
@@ -93,8 +97,11 @@ describe('Tamper evidence: every tampering is found, where it happened (e2e, pro
   afterAll(() => t.close());
 
   it('is intact before anyone touches it', async () => {
-    const result = await withAttacker(t, (db) => verify(db, fileCopies));
-    expect(result).toMatchObject({ ok: true, checked: N, firstInvalid: null });
+    for (const way of [{ copy: false }, { copy: true }, { copy: true, chunkSize: 5 }]) {
+      const result = await withAttacker(t, (db) => verify(db, fileCopies, way));
+      expect(result).toMatchObject({ ok: true, checked: N, firstInvalid: null });
+      expect(result.lastCheckpoint?.seq).toBe(String(N));
+    }
   });
 
   const position = fc.integer({ min: 1, max: N });
@@ -123,15 +130,28 @@ describe('Tamper evidence: every tampering is found, where it happened (e2e, pro
     }),
   );
 
+  /** How the chain is read: plain queries or COPY, in one chunk or in chunks of a few positions. */
+  const ways: fc.Arbitrary<Way> = fc.record({
+    copy: fc.boolean(),
+    chunkSize: fc.option(fc.integer({ min: 1, max: N }), { nil: undefined }),
+  });
+
   it('finds each tampering at its first invalid position (1,000 cases)', async () => {
     await fc.assert(
-      fc.asyncProperty(attacks, async (attack) => {
+      fc.asyncProperty(attacks, ways, async (attack, way) => {
         const result = await withAttacker(t, async (db) => {
           const copies = await tamper(db, attack);
-          return verify(db, copies);
+          return verify(db, copies, way);
         });
         expect(result.ok).toBe(false);
-        expect(result.firstInvalid?.seq).toBe(String(expectedPosition(attack)));
+        const at = expectedPosition(attack);
+        expect(result.firstInvalid?.seq).toBe(String(at));
+        // Whichever way it was read, the verdict of one pass in order.
+        expect(result.checked).toBe(at - 1);
+        const before = checkpointSeqs.filter((c) => c < at);
+        expect(result.lastCheckpoint?.seq ?? null).toBe(
+          before.length ? String(before[before.length - 1]) : null,
+        );
       }),
       { numRuns: 1000 },
     );
@@ -228,8 +248,9 @@ describe('Tamper evidence: every tampering is found, where it happened (e2e, pro
     return fileCopies;
   }
 
-  function verify(db: PoolClient, copies: Checkpoint[]) {
-    return verifyDatabase(queryable(db), trusted, copies, {});
+  function verify(db: PoolClient, copies: Checkpoint[], way: Way = { copy: false }) {
+    const runner = way.copy ? sequentialRunner(queryable(db), linkReader(db), trusted) : undefined;
+    return verifyDatabase(queryable(db), trusted, copies, {}, { runner, chunkSize: way.chunkSize });
   }
 });
 

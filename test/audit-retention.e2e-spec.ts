@@ -1,7 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { Pool } from 'pg';
 import {
@@ -283,6 +285,33 @@ describe('Retention: archive, purge and legal holds (e2e)', () => {
     await t.seal();
     const verify = await t.http.get('/api/v1/action-logs/verify').expect(200);
     expect(verify.body).toMatchObject({ ok: true, archived: 250, firstInvalid: null });
+
+    // Offline, an auditor verifies the whole chain from the archive plus an export of the rest.
+    const exported = await t.http.get('/api/v1/action-logs/export?format=ndjson').expect(200);
+    const exportFile = join(dir, 'rest.ndjson');
+    await writeFile(exportFile, exported.text);
+    const keyFile = join(dir, 'key.jwk');
+    await writeFile(
+      keyFile,
+      JSON.stringify((await t.http.get('/api/v1/action-logs/public-key').expect(200)).body),
+    );
+    const offline = await promisify(execFile)(
+      process.execPath,
+      [
+        resolve('dist/src/modules/auditing/chain/verify-cli.js'),
+        '--export',
+        join(dir, `${partitionName(old)}.ndjson.gz`),
+        '--export',
+        exportFile,
+        '--checkpoints',
+        t.checkpointFile,
+        '--public-key',
+        keyFile,
+      ],
+      { env: { ...process.env, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' } },
+    );
+    expect(JSON.parse(offline.stdout)).toMatchObject({ ok: true, firstInvalid: null });
+    expect(JSON.parse(offline.stdout).checked).toBeGreaterThanOrEqual(251);
 
     // A purge is not a cover for deleting: an entry gone without an archive is still caught.
     const { rows: victim } = await t.db.query(

@@ -102,6 +102,16 @@ describe('audit:verify and keys:generate (e2e, child process)', () => {
     const good = await cli(CLI, []);
     expect(good.code).toBe(0);
     expect(JSON.parse(good.stdout)).toMatchObject({ ok: true, checked: 12, firstInvalid: null });
+    // In worker threads, chunks of 3 positions (one snapshot): the same verdict.
+    const parallel = ['--workers', '2', '--chunk-size', '3'];
+    const inWorkers = await cli(CLI, parallel);
+    expect(inWorkers.code).toBe(0);
+    expect(JSON.parse(inWorkers.stdout)).toMatchObject({
+      ok: true,
+      checked: 12,
+      firstInvalid: null,
+    });
+    expect((await cli(CLI, ['--workers', '0'])).code).toBe(2);
     const client = await t.db.connect();
     try {
       await client.query('BEGIN');
@@ -116,6 +126,16 @@ describe('audit:verify and keys:generate (e2e, child process)', () => {
     const bad = await cli(CLI, []);
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).firstInvalid).toMatchObject({ seq: '7' });
+    // Chunks 1-3, 4-6 hold, 7-9 fails at its first position, 10-12 holds or is not run.
+    const badInWorkers = await cli(CLI, parallel);
+    expect(badInWorkers.code).toBe(1);
+    expect(JSON.parse(badInWorkers.stdout)).toMatchObject({
+      ok: false,
+      checked: 6,
+      firstInvalid: { seq: '7' },
+    });
+    const oneWorker = await cli(CLI, ['--workers', '1', '--chunk-size', '4']);
+    expect(JSON.parse(oneWorker.stdout)).toMatchObject({ checked: 6, firstInvalid: { seq: '7' } });
     const range = await cli(CLI, ['--from-seq', '1', '--to-seq', '6']);
     expect(JSON.parse(range.stdout)).toMatchObject({ ok: true, checked: 6 });
   });

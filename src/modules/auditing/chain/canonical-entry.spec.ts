@@ -3,14 +3,19 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import {
   canonicalJson,
+  canonicalJsonOfColumns,
   canonicalObject,
+  PLAIN_TEXT_COLUMNS,
   chainHash,
   entryDigest,
   GENESIS_HASH,
   type ChainedFields,
 } from './canonical-entry';
 
-const text = fc.string({ unit: 'grapheme', maxLength: 40 });
+const text = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 20 }),
+);
 const nullableText = fc.option(text, { nil: null });
 const json = fc.jsonValue({ maxDepth: 4 });
 
@@ -42,6 +47,80 @@ describe('canonical entry (hash version 1)', () => {
     fc.assert(
       fc.property(arbitraryEntry, (entry) => {
         expect(canonicalJson(entry)).toBe(canonicalize(canonicalObject(entry)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('is RFC 8785 of the version-1 object whatever the types of the values (an export is any JSON)', () => {
+    const anyValue = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.string({ unit: 'binary', maxLength: 10 }),
+      fc.constantFrom(undefined, -0, 1e21, 'a\ud800', () => 1),
+    );
+    const fields = [
+      ...['seq', 'id', 'eventId', 'timestamp', 'actorId', 'actorRoles', 'actionType'],
+      ...['entityType', 'entityId', 'outcome', 'statusCode', 'details', 'requestId'],
+      ...['correlationId', 'ip', 'userAgent', 'method', 'path', 'somethingElse'],
+    ];
+    const loose = fc.record(Object.fromEntries(fields.map((f) => [f, anyValue])), {
+      requiredKeys: [],
+    }) as unknown as fc.Arbitrary<ChainedFields>;
+    const result = (f: () => string) => {
+      try {
+        return f();
+      } catch (error) {
+        return `error: ${(error as Error).message}`;
+      }
+    };
+    fc.assert(
+      fc.property(loose, (entry) => {
+        expect(result(() => canonicalJson(entry))).toBe(
+          result(() => canonicalize(canonicalObject(entry)) as string),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('is the same text from the columns the verifier reads (jsonb-style details, 2,000 cases)', () => {
+    const jsonbStyle = (value: unknown): string =>
+      Array.isArray(value)
+        ? `[${value.map(jsonbStyle).join(', ')}]`
+        : value !== null && typeof value === 'object'
+          ? `{${Object.entries(value)
+              .map(([k, v]) => `${JSON.stringify(k)}: ${jsonbStyle(v)}`)
+              .join(', ')}}`
+          : JSON.stringify(value);
+    fc.assert(
+      fc.property(arbitraryEntry, (entry) => {
+        const columns = [
+          entry.id,
+          entry.eventId,
+          entry.timestamp,
+          entry.actorId,
+          entry.actionType,
+          entry.entityType,
+          entry.entityId,
+          entry.outcome,
+          entry.statusCode === null ? null : String(entry.statusCode),
+          entry.requestId,
+          entry.correlationId,
+          entry.ip,
+          entry.userAgent,
+          entry.method,
+          entry.path,
+          JSON.stringify(entry.actorRoles),
+          entry.details === null ? null : jsonbStyle(entry.details),
+        ];
+        expect(canonicalJsonOfColumns(entry.seq, columns)).toBe(canonicalJson(entry));
+        // Quoting alone is right exactly when the reader says the text columns are plain.
+        const plain = columns
+          .slice(0, PLAIN_TEXT_COLUMNS)
+          // eslint-disable-next-line no-control-regex -- what JSON escapes
+          .every((c) => c === null || !/["\\\u0000-\u001f\ud800-\udfff]/.test(c));
+        if (plain)
+          expect(canonicalJsonOfColumns(entry.seq, columns, 1, true)).toBe(canonicalJson(entry));
       }),
       { numRuns: 2000 },
     );

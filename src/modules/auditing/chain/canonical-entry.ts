@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import canonicalize from 'canonicalize';
+import { jcs, jcsOfJsonText, jcsString } from './jcs';
 
 /**
  * The canonical form of an entry and the chain's hash, shared by the sealer, the verifier,
@@ -76,51 +77,183 @@ export function canonicalObject(entry: ChainedFields, version = HASH_VERSION): o
   return object;
 }
 
-// Version 1's members in RFC 8785 order (UTF-16 code units; all ASCII here), with their JSON
-// names already serialized: the fast path below writes them in this order.
-const V1_MEMBERS = ['hashVersion', ...V1_FIELDS].sort().map((name) => ({
-  name,
-  prefix: `${JSON.stringify(name)}:`,
-}));
-
 /**
- * `canonicalize(canonicalObject(entry))`, several times faster: the top-level members are
- * known, so only `details` (free-form JSON) goes through the general algorithm. Strings,
- * numbers and string arrays serialize exactly as RFC 8785 says (ECMAScript `JSON.stringify`).
- * A property test holds the two equal on arbitrary entries.
+ * `canonicalize(canonicalObject(entry))`, several times faster: version 1's members are
+ * written in their RFC 8785 order (UTF-16 code units; all ASCII here) with their names
+ * already serialized, and only values that are not strings (`details`, the roles, the status)
+ * go through the general algorithm ({@link jcs}). Property tests hold the two equal on
+ * arbitrary entries, whatever the types of their values.
  */
 export function canonicalJson(entry: ChainedFields, version = HASH_VERSION): string {
   if (version !== 1) throw new Error(`Unknown hash version ${version}`);
-  let out = '{';
-  for (let i = 0; i < V1_MEMBERS.length; i++) {
-    const { name, prefix } = V1_MEMBERS[i];
-    if (i > 0) out += ',';
-    out += prefix;
-    if (name === 'hashVersion') out += '1';
-    else if (name === 'details')
-      out += entry.details == null ? 'null' : (canonicalize(entry.details) as string);
-    else out += primitiveOrStrings(entry[name as keyof ChainedFields]);
+  try {
+    return fastV1(entry);
+  } catch (error) {
+    // A member that JSON drops (a function, a symbol): the general algorithm decides.
+    if (error === NOT_JSON) return canonicalize(canonicalObject(entry, version)) as string;
+    throw error;
   }
-  return out + '}';
 }
 
-/** With the `u` flag a pair is one code point: this matches unpaired surrogates only. */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+const NOT_JSON = new Error('not a JSON value');
 
-function primitiveOrStrings(value: unknown): string {
-  if (value === undefined || value === null) return 'null';
-  if (Array.isArray(value)) return canonicalize(value) as string;
-  if (typeof value === 'string' && LONE_SURROGATE.test(value))
-    throw new Error('Lone surrogate is not allowed');
-  return JSON.stringify(value);
+function fastV1(e: ChainedFields): string {
+  return (
+    '{"actionType":' +
+    value(e.actionType) +
+    ',"actorId":' +
+    value(e.actorId) +
+    ',"actorRoles":' +
+    value(e.actorRoles) +
+    ',"correlationId":' +
+    value(e.correlationId) +
+    ',"details":' +
+    value(e.details) +
+    ',"entityId":' +
+    value(e.entityId) +
+    ',"entityType":' +
+    value(e.entityType) +
+    ',"eventId":' +
+    value(e.eventId) +
+    ',"hashVersion":1,"id":' +
+    value(e.id) +
+    ',"ip":' +
+    value(e.ip) +
+    ',"method":' +
+    value(e.method) +
+    ',"outcome":' +
+    value(e.outcome) +
+    ',"path":' +
+    value(e.path) +
+    ',"requestId":' +
+    value(e.requestId) +
+    ',"seq":' +
+    value(e.seq) +
+    ',"statusCode":' +
+    value(e.statusCode) +
+    ',"timestamp":' +
+    value(e.timestamp) +
+    ',"userAgent":' +
+    value(e.userAgent) +
+    '}'
+  );
 }
 
-// One-shot hashing (`crypto.hash`): several times cheaper per call than createHash().
+/** A member's value: absent is null (as in {@link canonicalObject}). */
+function value(v: unknown): string {
+  if (typeof v === 'string') return jcsString(v);
+  if (v === null || v === undefined) return 'null';
+  const json = jcs(v) as string | undefined;
+  if (json === undefined) throw NOT_JSON;
+  return json;
+}
+
+/**
+ * An entry as the verifier reads it from the database: each column as text (NULL: null), in
+ * this order: id, event_id, timestamp (UTC, microseconds), actor_id, action_type, entity_type,
+ * entity_id, outcome, status_code (decimal), request_id, correlation_id, ip, user_agent,
+ * method, path, then actor_roles (a JSON array) and details (JSON).
+ */
+export type EntryColumns = readonly (string | null)[];
+
+/** How many of EntryColumns are plain text (all but the roles and the details, last). */
+export const PLAIN_TEXT_COLUMNS = 15;
+
+/**
+ * `canonicalJson` of the entry these columns hold (`seq` its position), without building the
+ * entry: the same text, member for member (a property test holds the two equal). `plain`: the
+ * caller knows that no text column (the first PLAIN_TEXT_COLUMNS) holds anything JSON
+ * escapes (`"`, `\\`, a control character) or a surrogate, so each is only quoted.
+ */
+export function canonicalJsonOfColumns(
+  seq: string,
+  c: EntryColumns,
+  version = HASH_VERSION,
+  plain = false,
+): string {
+  if (version !== 1) throw new Error(`Unknown hash version ${version}`);
+  const t = plain ? quoted : text;
+  return (
+    '{"actionType":' +
+    t(c[4]) +
+    ',"actorId":' +
+    t(c[3]) +
+    ',"actorRoles":' +
+    json(c[15]) +
+    ',"correlationId":' +
+    t(c[10]) +
+    ',"details":' +
+    json(c[16]) +
+    ',"entityId":' +
+    t(c[6]) +
+    ',"entityType":' +
+    t(c[5]) +
+    ',"eventId":' +
+    t(c[1]) +
+    ',"hashVersion":1,"id":' +
+    t(c[0]) +
+    ',"ip":' +
+    t(c[11]) +
+    ',"method":' +
+    t(c[13]) +
+    ',"outcome":' +
+    t(c[7]) +
+    ',"path":' +
+    t(c[14]) +
+    ',"requestId":' +
+    t(c[9]) +
+    ',"seq":' +
+    jcsString(seq) +
+    ',"statusCode":' +
+    (c[8] == null ? 'null' : jcs(Number(c[8]))) +
+    ',"timestamp":' +
+    t(c[2]) +
+    ',"userAgent":' +
+    t(c[12]) +
+    '}'
+  );
+}
+
+const text = (v: string | null | undefined): string => (v == null ? 'null' : jcsString(v));
+const quoted = (v: string | null | undefined): string => (v == null ? 'null' : '"' + v + '"');
+const json = (v: string | null | undefined): string => (v == null ? 'null' : jcsOfJsonText(v));
+
+// One-shot hashing (`crypto.hash`, several times cheaper per call than createHash()), hex out:
+// a Buffer out of `hash` is a fresh allocation that costs more than the hashing itself, while
+// Buffer.from(hex) takes a slice of the shared pool.
 
 export function entryDigest(entry: ChainedFields, version = HASH_VERSION): Buffer {
-  return hash('sha256', canonicalJson(entry, version), 'buffer');
+  return Buffer.from(hash('sha256', canonicalJson(entry, version), 'hex'), 'hex');
 }
 
 export function chainHash(prevHash: Buffer, digest: Buffer): Buffer {
-  return hash('sha256', Buffer.concat([prevHash, digest], 64), 'buffer');
+  return Buffer.from(hash('sha256', Buffer.concat([prevHash, digest], 64), 'hex'), 'hex');
+}
+
+/**
+ * Folds the chain link by link without allocating: `prevHash || digest` lives in one buffer,
+ * and each hash comes out as hex, the form the stored hashes are compared in.
+ */
+export class ChainHasher {
+  private readonly pair = Buffer.alloc(64);
+
+  constructor(prevHash: Buffer) {
+    prevHash.copy(this.pair, 0, 0, 32);
+  }
+
+  /** The next link's hash, hex, from its entry's digest (bytes or hex). Then {@link advance}. */
+  next(digest: Buffer | string): string {
+    if (typeof digest === 'string') this.pair.write(digest, 32, 'hex');
+    else digest.copy(this.pair, 32, 0, 32);
+    return hash('sha256', this.pair, 'hex');
+  }
+
+  advance(hashHex: string): void {
+    this.pair.write(hashHex, 0, 'hex');
+  }
+
+  /** The current previous hash. */
+  get prev(): Buffer {
+    return Buffer.from(this.pair.subarray(0, 32));
+  }
 }

@@ -1,17 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InvalidInputError } from '@/common';
+import type { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { isBigint } from '../query/action-log.search';
 import { chainHash, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
 import { ChainVerifier, type ChainLink, type VerifyResult } from './chain-verifier';
 import { chainStore, type Queryable } from './chain.store';
+import { chunkTasks, mergeChunks, sequentialRunner, type ChunkRunner } from './chunked-verify';
+import { linkReader } from './link-reader';
 import { parseCheckpoint, type Checkpoint } from './checkpoint';
 import { SigningKeyProvider } from './signing-key.provider';
 import type { PublicJwk } from './signing-keys';
 
-/** Links read per query while verifying (the next batch is read while one is checked). */
-const VERIFY_BATCH = 5_000;
 /** The longest proof served: the distance from an entry to the next checkpoint. */
 const MAX_PROOF_LINKS = 100_000;
 
@@ -50,7 +51,18 @@ export class ChainVerificationService {
     }
     const keys = await this.keys.get();
     const fileCopies = await readCheckpointFile(this.keys.checkpointFile);
-    return verifyDatabase(this.dataSource, keys.trusted, fileCopies, range);
+    // One connection, one snapshot (the sealer goes on meanwhile), read by COPY.
+    const db = this.dataSource.createQueryRunner();
+    try {
+      const client = (await db.connect()) as Client;
+      await db.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      return await verifyDatabase(db, keys.trusted, fileCopies, range, {
+        runner: sequentialRunner(db, linkReader(client), keys.trusted),
+      });
+    } finally {
+      await db.query('ROLLBACK').catch(() => undefined);
+      await db.release();
+    }
   }
 
   publicKey(): Promise<PublicJwk> {
@@ -135,15 +147,19 @@ export async function readCheckpointFile(file: string): Promise<Checkpoint[]> {
 }
 
 /**
- * Verifies `fromSeq`..`toSeq` (default: the whole chain) of the database's chain, reading
- * the next batch while the current one is checked. Over the whole chain it also looks for
- * entries that the sealer passed over but that are in no position.
+ * Verifies `fromSeq`..`toSeq` (default: the whole chain) of the database's chain. Over the
+ * whole chain it also looks for entries that the sealer passed over but that are in no
+ * position. The range is cut into chunks (`chunkSize` positions) verified by `runner`: by
+ * default one after the other on `db`; the CLI runs them in worker threads, on connections
+ * that share its snapshot. Either way the verdict is that of one pass in order (the first
+ * invalid position, the last checkpoint that held before it).
  */
 export async function verifyDatabase(
   db: Queryable,
   trusted: VerifierKeys,
   extraCheckpoints: Checkpoint[],
   range: { fromSeq?: string; toSeq?: string },
+  options: { runner?: ChunkRunner; chunkSize?: number } = {},
 ): Promise<VerifyResult> {
   const head = await chainStore.head(db);
   const last = head ? BigInt(head.seq) : 0n;
@@ -151,33 +167,30 @@ export async function verifyDatabase(
   const to = range.toSeq ? BigInt(range.toSeq) : last;
   const end = to < last ? to : last;
   const endOfChain = to >= last;
-  const prevHash = from > 1n ? await chainStore.hashAt(db, from - 1n) : GENESIS_HASH;
   const inRange = (c: Checkpoint) => BigInt(c.seq) >= from && (endOfChain || BigInt(c.seq) <= end);
   const checkpoints = [
     ...(await chainStore.checkpoints(db, from, endOfChain ? undefined : end)),
     ...extraCheckpoints.filter(inRange),
   ];
-  const verifier = new ChainVerifier(trusted, checkpoints, from, prevHash ?? GENESIS_HASH);
-  if (!prevHash)
-    verifier.fail((from - 1n).toString(), `position ${from - 1n} is missing from the chain`);
-  let next = from;
-  let batch = next <= end ? chainStore.links(db, next, end, VERIFY_BATCH) : Promise.resolve([]);
-  while (!verifier.failed) {
-    const links = await batch;
-    if (links.length === 0) break;
-    next = BigInt(links[links.length - 1].seq) + 1n;
-    batch = next <= end ? chainStore.links(db, next, end, VERIFY_BATCH) : Promise.resolve([]);
-    for (const link of links) if (!verifier.push(link)) break;
-  }
-  await batch.catch(() => undefined);
-  if (!verifier.failed && next <= end)
-    verifier.fail(next.toString(), `position ${next} is missing from the chain`);
-  if (!verifier.failed && from === 1n && endOfChain) {
+  const runner = options.runner ?? sequentialRunner(db, linkReader(db), trusted);
+  // An empty range still starts from the position before it (which must exist).
+  const tasks = chunkTasks(from, end, options.chunkSize ?? CHUNK_SIZE, checkpoints);
+  if (tasks.length === 0 && from > 1n)
+    tasks.push({ from: from.toString(), to: (from - 1n).toString(), checkpoints: [] });
+  const result = mergeChunks(await runner(tasks));
+  if (!result.ok) return result;
+  const verifier = new ChainVerifier(trusted, checkpoints, end + 1n);
+  if (from === 1n && endOfChain) {
     const outside = await chainStore.firstOutsideChain(db);
     if (outside)
       verifier.fail(null, `entry ${outside} is in the log but in no position of the chain`);
   }
-  return verifier.finish({ endOfChain });
+  // A signed checkpoint past the end: the tail was cut off.
+  const tail = verifier.finish({ endOfChain });
+  return tail.ok ? result : { ...result, ok: false, firstInvalid: tail.firstInvalid };
 }
+
+/** Positions per chunk: large enough that a chunk's fixed costs do not show. */
+const CHUNK_SIZE = 50_000;
 
 type VerifierKeys = ConstructorParameters<typeof ChainVerifier>[0];

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { chainHash, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
+import { ChainHasher, entryDigest, GENESIS_HASH, type ChainedFields } from './canonical-entry';
 import { checkpointSignatureProblem, type Checkpoint } from './checkpoint';
 
 /** One position of the chain as stored: its hash, and the entry (null: the entry is gone). */
@@ -9,8 +9,13 @@ export interface ChainLink {
   hash: string;
   hashVersion: number;
   entry: Omit<ChainedFields, 'seq'> | null;
-  /** The entry's digest, when computed ahead (an export is digested line by line). */
-  digest?: Buffer;
+  /**
+   * The entry's digest when computed ahead: an export is digested line by line, and the
+   * database's rows as they are read (hex; see link-reader.ts).
+   */
+  digest?: Buffer | string;
+  /** Why the entry's digest could not be computed ahead. */
+  hashError?: string;
   /**
    * The entry is gone because retention archived and purged its month (its position is in an
    * archive's manifest): the chain goes on from the link's stored hash, and the entry itself
@@ -48,7 +53,7 @@ export interface VerifyResult {
  * takes the private key and every copy.
  */
 export class ChainVerifier {
-  private prevHash: Buffer;
+  private readonly hasher: ChainHasher;
   private expected: bigint;
   private checked = 0;
   private archived = 0;
@@ -69,7 +74,7 @@ export class ChainVerifier {
     prevHash: Buffer = GENESIS_HASH,
   ) {
     this.expected = from;
-    this.prevHash = prevHash;
+    this.hasher = new ChainHasher(prevHash);
     for (const c of checkpointCopies) {
       const other = this.checkpoints.get(c.seq);
       if (!other) this.checkpoints.set(c.seq, c);
@@ -93,17 +98,19 @@ export class ChainVerifier {
           ? `position ${this.expected} is missing from the chain`
           : `position ${link.seq} appears twice or out of order`,
       );
-    let computed: Buffer;
-    if (!link.entry && !link.digest) {
+    let computed: string;
+    if (!link.entry && link.digest === undefined && link.hashError === undefined) {
+      // Nothing of the entry: its row is gone — purged with an archive, or deleted.
       if (!link.archived)
         return this.fail(link.seq, `the entry at position ${link.seq} was deleted`);
-      computed = Buffer.from(link.hash, 'hex');
+      computed = link.hash;
       this.archived++;
     } else {
       try {
-        const digest =
-          link.digest ?? entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion);
-        computed = chainHash(this.prevHash, digest);
+        if (link.hashError !== undefined) throw new Error(link.hashError);
+        computed = this.hasher.next(
+          link.digest ?? entryDigest({ ...link.entry!, seq: link.seq }, link.hashVersion),
+        );
       } catch (error) {
         return this.fail(
           link.seq,
@@ -111,7 +118,7 @@ export class ChainVerifier {
         );
       }
     }
-    if (computed.toString('hex') !== link.hash)
+    if (computed !== link.hash)
       return this.fail(
         link.seq,
         `the entry at position ${link.seq} does not match its hash (changed, or the chain was rewritten)`,
@@ -126,7 +133,7 @@ export class ChainVerifier {
         return this.fail(link.seq, `the chain does not match the signed checkpoint at ${link.seq}`);
       this.lastCheckpoint = checkpoint;
     }
-    this.prevHash = computed;
+    this.hasher.advance(computed);
     this.expected = seq + 1n;
     this.checked++;
     return true;

@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 import { createReadStream } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { createGunzip } from 'node:zlib';
 import { Client } from 'pg';
 import { loadEnv } from '@/config/env';
@@ -10,13 +12,18 @@ import { provisionDatabase } from '@/database/provision';
 import { entryDigest, type ChainedFields } from './canonical-entry';
 import { readCheckpointFile, verifyDatabase } from './chain-verification.service';
 import { ChainVerifier, type ChainLink, type VerifyResult } from './chain-verifier';
+import { sequentialRunner, type ChunkRunner } from './chunked-verify';
+import { linkReader } from './link-reader';
+import { workerRunner } from './parallel-verify';
 import { checkpointFile, loadSigningKeys, readPublicKeys } from './signing-keys';
 
 const USAGE = `usage:
-  npm run audit:verify [-- --from-seq N --to-seq M]
+  npm run audit:verify [-- --from-seq N --to-seq M] [--workers N] [--chunk-size N]
       against the database (DATABASE_URL, or the embedded one), with the checkpoint file
-      (AUDIT_CHECKPOINT_FILE) and the signing key's public half (AUDIT_SIGNING_KEY_FILE)
-  npm run audit:verify -- --export entries.ndjson[.gz] --checkpoints checkpoints.ndjson --public-key key.jwk.json
+      (AUDIT_CHECKPOINT_FILE) and the signing key's public half (AUDIT_SIGNING_KEY_FILE);
+      in N worker threads (default: one per CPU), each verifying chunks of --chunk-size
+      positions (default 50,000) in the snapshot of the whole run
+  npm run audit:verify -- --export entries.ndjson[.gz] [--export archive.ndjson.gz …] --checkpoints checkpoints.ndjson --public-key key.jwk.json
       offline: an NDJSON export of the log, the checkpoint file and the public key (a JWK or
       a JWK Set), nothing else`;
 
@@ -26,13 +33,18 @@ const USAGE = `usage:
  * service but three files. Exit code 0 when the chain holds, 1 when it does not, 2 on bad use.
  */
 async function main(): Promise<number> {
+  // The batches being checked outlive the default young generation; a larger one cuts the GC
+  // time by about a tenth (measured). Workers get the same through their resource limits.
+  setFlagsFromString('--max-semi-space-size=64');
   const { values } = parseArgs({
     options: {
       'from-seq': { type: 'string' },
       'to-seq': { type: 'string' },
-      export: { type: 'string' },
+      export: { type: 'string', multiple: true },
       checkpoints: { type: 'string' },
       'public-key': { type: 'string' },
+      workers: { type: 'string' },
+      'chunk-size': { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -41,13 +53,17 @@ async function main(): Promise<number> {
     return 0;
   }
   const started = process.hrtime.bigint();
-  const result = values.export
+  const result = values.export?.length
     ? await verifyExport(values.export, values.checkpoints, values['public-key'])
     : await verifyLive(
         values['from-seq'],
         values['to-seq'],
         values.checkpoints,
         values['public-key'],
+        {
+          workers: positive(values.workers, '--workers') ?? availableParallelism(),
+          chunkSize: positive(values['chunk-size'], '--chunk-size'),
+        },
       );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   console.log(
@@ -73,6 +89,7 @@ async function verifyLive(
   toSeq: string | undefined,
   checkpoints: string | undefined,
   publicKey: string | undefined,
+  parallel: { workers: number; chunkSize?: number },
 ): Promise<VerifyResult> {
   const env = loadEnv();
   const trusted = publicKey
@@ -81,19 +98,44 @@ async function verifyLive(
   const copies = await readCheckpointFile(checkpoints ?? checkpointFile(env));
   const db = await provisionDatabase(env, (m) => console.error(m));
   const client = new Client({ connectionString: db.url });
+  let workers: Awaited<ReturnType<typeof workerRunner>> | undefined;
   try {
     await client.connect();
-    // One snapshot for the whole run: the sealer may go on meanwhile.
+    // One snapshot for the whole run (the sealer may go on meanwhile), shared by the workers.
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const queryable = {
       query: async (sql: string, p?: unknown[]): Promise<unknown> =>
         (await client.query(sql, p)).rows,
     };
-    return await verifyDatabase(queryable, trusted, copies, { fromSeq, toSeq });
+    let runner: ChunkRunner;
+    if (parallel.workers > 1) {
+      const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+      workers = await workerRunner({
+        url: db.url,
+        snapshot: rows[0].id,
+        trusted,
+        count: parallel.workers,
+      });
+      runner = workers.runner;
+    } else runner = sequentialRunner(queryable, linkReader(client), trusted);
+    return await verifyDatabase(
+      queryable,
+      trusted,
+      copies,
+      { fromSeq, toSeq },
+      { runner, chunkSize: parallel.chunkSize },
+    );
   } finally {
+    await workers?.close();
     await client.end().catch(() => undefined);
     await db.embedded?.stop();
   }
+}
+
+function positive(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,8}$/.test(value)) throw new UsageError(`${name} must be a positive integer`);
+  return Number(value);
 }
 
 /**
@@ -103,7 +145,7 @@ async function verifyLive(
  * skipped. A range that does not start at 1 starts from the stored hash of its first line.
  */
 async function verifyExport(
-  exportFile: string,
+  exportFiles: string[],
   checkpoints: string | undefined,
   publicKey: string | undefined,
 ): Promise<VerifyResult> {
@@ -112,30 +154,33 @@ async function verifyExport(
   const trusted = await readPublicKeys(await readFile(publicKey, 'utf8'), publicKey);
   const copies = await readCheckpointFile(checkpoints);
   const links: ChainLink[] = [];
-  const input = createReadStream(exportFile);
-  const lines = createInterface({
-    input: exportFile.endsWith('.gz') ? input.pipe(createGunzip()) : input,
-    crlfDelay: Infinity,
-  });
-  let lineNo = 0;
-  for await (const line of lines) {
-    lineNo++;
-    if (!line.trim()) continue;
-    let entry: ChainedFields & { hash?: string; hashVersion?: number };
-    try {
-      entry = JSON.parse(line) as typeof entry;
-    } catch {
-      throw new UsageError(`${exportFile}:${lineNo} is not JSON`);
-    }
-    if (!entry.seq || !entry.hash) continue;
-    const hashVersion = entry.hashVersion ?? 1;
-    links.push({
-      seq: entry.seq,
-      hash: entry.hash,
-      hashVersion,
-      entry: null,
-      digest: entryDigest(entry, hashVersion),
+  // Several files (the archives of purged months and a current export) are one chain.
+  for (const exportFile of exportFiles) {
+    const input = createReadStream(exportFile);
+    const lines = createInterface({
+      input: exportFile.endsWith('.gz') ? input.pipe(createGunzip()) : input,
+      crlfDelay: Infinity,
     });
+    let lineNo = 0;
+    for await (const line of lines) {
+      lineNo++;
+      if (!line.trim()) continue;
+      let entry: ChainedFields & { hash?: string; hashVersion?: number };
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        throw new UsageError(`${exportFile}:${lineNo} is not JSON`);
+      }
+      if (!entry.seq || !entry.hash) continue;
+      const hashVersion = entry.hashVersion ?? 1;
+      links.push({
+        seq: entry.seq,
+        hash: entry.hash,
+        hashVersion,
+        entry: null,
+        digest: entryDigest(entry, hashVersion),
+      });
+    }
   }
   links.sort((a, b) =>
     BigInt(a.seq) < BigInt(b.seq) ? -1 : BigInt(a.seq) > BigInt(b.seq) ? 1 : 0,
