@@ -72,6 +72,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     AUDIT_CHECKPOINT_FILE: checkpointFile,
     // Runs stay PENDING for the specs that move them by hand; executor specs turn it on.
     WORKFLOW_EXECUTOR: 'off',
+    // No retention pass at boot; the retention specs run theirs by hand.
+    AUDIT_RETENTION_INTERVAL_MS: '0',
     ...options.env,
   };
   for (const [k, v] of Object.entries(appEnv)) {
