@@ -39,7 +39,7 @@ describe('Auditing (e2e)', () => {
     await createWidgetsTable(t.db);
   });
   beforeEach(async () => {
-    await t.db.query(REMOVE_TRIGGER);
+    await t.ddl(REMOVE_TRIGGER);
     await t.truncate('action_log', 'audit_outbox', 'test_widgets', 'mcp_definitions');
   });
   afterAll(() => t.close());
@@ -349,7 +349,7 @@ describe('Auditing (e2e)', () => {
     it('commits the change, keeps the entry pending, reports it, and stores it exactly once after recovery', async () => {
       const outbox = t.app.get(AuditOutboxService);
       const before = (await outbox.backlog()).failuresTotal;
-      await t.db.query(FAIL_TRIGGER);
+      await t.ddl(FAIL_TRIGGER);
 
       const created: number[] = [];
       for (const name of ['p1', 'p2', 'p3']) {
@@ -379,7 +379,7 @@ describe('Auditing (e2e)', () => {
       expect(await outbox.drain()).toBe(0);
       expect(await count(t, 'audit_outbox')).toBe(3);
 
-      await t.db.query(REMOVE_TRIGGER);
+      await t.ddl(REMOVE_TRIGGER);
       expect(await outbox.drain()).toBe(3);
       expect(await outbox.drain()).toBe(0);
 
@@ -399,12 +399,12 @@ describe('Auditing (e2e)', () => {
     });
 
     it('keeps the time of the change, not of the retry', async () => {
-      await t.db.query(FAIL_TRIGGER);
+      await t.ddl(FAIL_TRIGGER);
       await t.http.post('/api/v1/test-widgets').send({ name: 'early' }).expect(201);
       const { rows } = await t.db.query<{ occurred_at: Date }>(
         `SELECT occurred_at FROM audit_outbox`,
       );
-      await t.db.query(REMOVE_TRIGGER);
+      await t.ddl(REMOVE_TRIGGER);
       await t.http.post('/api/v1/test-widgets').send({ name: 'late' }).expect(201);
       await t.app.get(AuditOutboxService).drain();
       const list = await t.http.get('/api/v1/action-logs').expect(200);
@@ -417,7 +417,7 @@ describe('Auditing (e2e)', () => {
     });
 
     it('stores entries left pending by a process that stopped, when the next one starts', async () => {
-      await t.db.query(FAIL_TRIGGER);
+      await t.ddl(FAIL_TRIGGER);
       // Another app instance on this database: it fails to audit, then stops.
       const first = await createTestApp({
         metadata: widgetsModuleMetadata,
@@ -436,7 +436,7 @@ describe('Auditing (e2e)', () => {
         .expect(201);
       await first.close();
       expect(await count(t, 'audit_outbox')).toBe(2);
-      await t.db.query(REMOVE_TRIGGER);
+      await t.ddl(REMOVE_TRIGGER);
 
       const second = await createTestApp({
         metadata: widgetsModuleMetadata,
@@ -466,7 +466,7 @@ describe('Auditing (e2e)', () => {
       });
       try {
         await closed.http.post('/api/v1/test-widgets').send({ name: 'ok' }).expect(201);
-        await t.db.query(FAIL_TRIGGER);
+        await t.ddl(FAIL_TRIGGER);
         const res = await closed.http
           .post('/api/v1/test-widgets')
           .send({ name: 'blocked' })

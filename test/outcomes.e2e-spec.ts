@@ -369,7 +369,7 @@ describe('Outcomes, roles and read auditing (e2e)', () => {
 
   describe('when the log cannot be written', () => {
     it('keeps outcome, status and roles through the outbox, and the retrier stores them', async () => {
-      await t.db.query(`
+      await t.ddl(`
         CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
         CREATE TRIGGER test_fail_audit BEFORE INSERT ON action_log
@@ -396,7 +396,7 @@ describe('Outcomes, roles and read auditing (e2e)', () => {
           ['DENIED', 403, ['viewer']],
         ]);
       } finally {
-        await t.db.query(`DROP TRIGGER test_fail_audit ON action_log`);
+        await t.ddl(`DROP TRIGGER test_fail_audit ON action_log`);
       }
       expect(await t.app.get(AuditOutboxService).drain()).toBe(2);
       const rows = await entries();

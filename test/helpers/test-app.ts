@@ -35,6 +35,12 @@ export interface TestApp {
   entries(where?: string, params?: unknown[]): Promise<any[]>;
   /** Empties the tables the tests write (between tests), after `flushAudit()`. */
   truncate(...tables: string[]): Promise<void>;
+  /**
+   * Runs DDL on the log (a test's fault trigger) as the superuser, after `flushAudit()`, again
+   * when it lost a deadlock: DDL on the partitioned log locks every month, and the app's
+   * background writers may hold one of them.
+   */
+  ddl(sql: string): Promise<void>;
   /** Chains every stored entry (hash chain), after `flushAudit()`; resolves once none is unsealed. */
   seal(): Promise<void>;
   /** This app's checkpoint file (AUDIT_CHECKPOINT_FILE: one per app). */
@@ -147,6 +153,17 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
           params,
         );
         return rows;
+      },
+      ddl: async (sql) => {
+        await flushAudit();
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await db.query(sql);
+            return;
+          } catch (error) {
+            if ((error as { code?: string }).code !== '40P01' || attempt >= 5) throw error;
+          }
+        }
       },
       truncate: async (...tables) => {
         // Nothing of the previous test may land in the next one.
