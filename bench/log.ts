@@ -408,6 +408,8 @@ async function archiveRun(url: string): Promise<void> {
           ...process.env,
           DATABASE_URL: url,
           NODE_ENV: 'production',
+          AUTH_MODE: 'header',
+          AUTH_ALLOW_HEADER_MODE: 'true',
           AUDIT_SIGNING_KEY_FILE: join(keys, 'audit-signing.key'),
           AUDIT_CHECKPOINT_FILE: join(keys, 'checkpoints-retention.ndjson'),
           MCP_SECRETS_KEY: SECRETS_KEY,
@@ -417,7 +419,9 @@ async function archiveRun(url: string): Promise<void> {
         maxBuffer: 16 * 1024 * 1024,
       },
     );
-    const pass = JSON.parse(stdout) as { purged: string[]; kept: unknown[]; seconds: number };
+    // The pass is the last JSON object printed (log lines may come before it).
+    const json = stdout.slice(stdout.search(/^\{$/m));
+    const pass = JSON.parse(json) as { purged: string[]; kept: unknown[]; seconds: number };
     const after = await size();
     const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
     console.log(`
