@@ -35,15 +35,7 @@ export class PartitionedActionLog1795940000000 implements MigrationInterface {
   public async up(q: QueryRunner): Promise<void> {
     // The old table steps aside with its index and constraint names, so the new ones are free.
     await q.query(`ALTER TABLE action_log RENAME TO action_log_unpartitioned`);
-    await q.query(`
-      DO $$
-      DECLARE r record;
-      BEGIN
-        FOR r IN SELECT indexrelid::regclass::text AS name FROM pg_index
-                 WHERE indrelid = 'action_log_unpartitioned'::regclass LOOP
-          EXECUTE format('ALTER INDEX %I RENAME TO %I', r.name, r.name || '_unpartitioned');
-        END LOOP;
-      END $$`);
+    await q.query(renameIndexes('action_log_unpartitioned'));
     await q.query(`
       CREATE TABLE action_log (
         id             bigint      NOT NULL DEFAULT nextval('action_log_id_seq'::regclass),
@@ -153,15 +145,7 @@ export class PartitionedActionLog1795940000000 implements MigrationInterface {
     await q.query(`DROP TABLE audit_archives`);
     await q.query(`DROP TABLE audit_legal_holds`);
     await q.query(`ALTER TABLE action_log RENAME TO action_log_partitioned`);
-    await q.query(`
-      DO $$
-      DECLARE r record;
-      BEGIN
-        FOR r IN SELECT indexrelid::regclass::text AS name FROM pg_index
-                 WHERE indrelid = 'action_log_partitioned'::regclass LOOP
-          EXECUTE format('ALTER INDEX %I RENAME TO %I', r.name, r.name || '_partitioned');
-        END LOOP;
-      END $$`);
+    await q.query(renameIndexes('action_log_partitioned'));
     await q.query(`
       CREATE TABLE action_log (LIKE action_log_partitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
         CONSTRAINT action_log_pkey PRIMARY KEY (id),
@@ -178,6 +162,23 @@ export class PartitionedActionLog1795940000000 implements MigrationInterface {
     await q.query(`DROP FUNCTION audit_ensure_partitions(timestamptz, timestamptz)`);
     await q.query(`DROP FUNCTION audit_register_event()`);
   }
+}
+
+/**
+ * Renames every index of `table` (a log stepping aside) by appending its new name's suffix, so
+ * the names are free for the table that takes its place.
+ */
+function renameIndexes(table: 'action_log_unpartitioned' | 'action_log_partitioned'): string {
+  const suffix = table.slice('action_log'.length);
+  return `
+    DO $$
+    DECLARE r record;
+    BEGIN
+      FOR r IN SELECT indexrelid::regclass::text AS name FROM pg_index
+               WHERE indrelid = '${table}'::regclass LOOP
+        EXECUTE format('ALTER INDEX %I RENAME TO %I', r.name, r.name || '${suffix}');
+      END LOOP;
+    END $$`;
 }
 
 /**
