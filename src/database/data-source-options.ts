@@ -30,6 +30,9 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     extra: {
       max: settings.poolSize ?? 10,
       application_name: settings.applicationName ?? 'mcp-backend',
+      // No JIT: the service runs short, bounded queries, and a plan whose estimate crosses
+      // jit_above_cost (a join over the partitioned log, say) would spend ~0.5 s compiling.
+      options: '-c jit=off',
     },
   };
 }

@@ -24,6 +24,18 @@ import { SigningKeyProvider } from './signing-key.provider';
 
 /** Entries chained per transaction. */
 const BATCH = 5000;
+
+/**
+ * The next entries to chain ($1: the horizon, $2: how many), in chain order. The cursor is read
+ * as an InitPlan: its two values become index bounds on every partition's (tx, id) index.
+ * Joined to the state row instead, the planner walks the whole log's index (and, over a
+ * million entries, spent ~0.75 s per pass, a core's worth every 200 ms).
+ */
+export const SEAL_CANDIDATES_SQL = `SELECT l.tx::text AS tx, l.id::text AS id, ${ENTRY_JSON('l')} AS entry
+         FROM action_log l
+         WHERE (l.tx, l.id) > (SELECT last_tx, last_id FROM audit_chain_state) AND l.tx < $1
+         ORDER BY l.tx, l.id
+         LIMIT $2`;
 /** Any number: the id of the advisory lock that makes one sealer at a time chain entries. */
 const SEALER_LOCK = 7_305_011_917;
 
@@ -141,14 +153,7 @@ export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdow
         return { chained: 0, checkpoint: null };
       }
       const horizon = await sealingHorizon(runner);
-      const candidates = (await runner.query(
-        `SELECT l.tx::text AS tx, l.id::text AS id, ${ENTRY_JSON('l')} AS entry
-         FROM action_log l, audit_chain_state s
-         WHERE (l.tx, l.id) > (s.last_tx, s.last_id) AND l.tx < $1
-         ORDER BY l.tx, l.id
-         LIMIT $2`,
-        [horizon, BATCH],
-      )) as Candidate[];
+      const candidates = (await runner.query(SEAL_CANDIDATES_SQL, [horizon, BATCH])) as Candidate[];
       chained = candidates.length;
       const heads = chained > 0 ? await this.chain(runner, candidates) : [];
       checkpoints = await this.checkpointIfDue(runner, heads);

@@ -147,6 +147,7 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     const owner = new Client({
       connectionString: this.ownerUrl ?? (this.dataSource.options as { url?: string }).url,
       application_name: 'mcp-backend-retention',
+      options: '-c jit=off',
     });
     // A connection lost between queries is reported by the next query, not as a crash.
     owner.on('error', () => undefined);
