@@ -2,6 +2,13 @@ import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import { TypeOrmLogger } from './typeorm-logger';
 
+/**
+ * Settings of every session the service opens (pool and side connections). No JIT: the
+ * service runs short, bounded queries, and a plan whose estimate crosses jit_above_cost (a
+ * join over the partitioned log, say) would spend ~0.5 s compiling.
+ */
+export const SESSION_OPTIONS = '-c jit=off';
+
 export interface DatabaseSettings {
   url: string;
   poolSize?: number;
@@ -30,9 +37,7 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
     extra: {
       max: settings.poolSize ?? 10,
       application_name: settings.applicationName ?? 'mcp-backend',
-      // No JIT: the service runs short, bounded queries, and a plan whose estimate crosses
-      // jit_above_cost (a join over the partitioned log, say) would spend ~0.5 s compiling.
-      options: '-c jit=off',
+      options: SESSION_OPTIONS,
     },
   };
 }

@@ -36,6 +36,7 @@ export const SEAL_CANDIDATES_SQL = `SELECT l.tx::text AS tx, l.id::text AS id, $
          WHERE (l.tx, l.id) > (SELECT last_tx, last_id FROM audit_chain_state) AND l.tx < $1
          ORDER BY l.tx, l.id
          LIMIT $2`;
+
 /** Any number: the id of the advisory lock that makes one sealer at a time chain entries. */
 const SEALER_LOCK = 7_305_011_917;
 

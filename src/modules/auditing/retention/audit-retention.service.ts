@@ -20,6 +20,7 @@ import { DataSource } from 'typeorm';
 import { serializeError } from '@/common/logging/logging.module';
 import { PeriodicTask } from '@/common/periodic-task';
 import type { Env } from '@/config/env';
+import { SESSION_OPTIONS } from '@/database/data-source-options';
 import { OWNER_DATABASE_URL } from '@/database/owner-database.module';
 import { AuditingService } from '../auditing.service';
 import { ENTRY_JSON } from '../query/action-log.projection';
@@ -147,7 +148,7 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     const owner = new Client({
       connectionString: this.ownerUrl ?? (this.dataSource.options as { url?: string }).url,
       application_name: 'mcp-backend-retention',
-      options: '-c jit=off',
+      options: SESSION_OPTIONS,
     });
     // A connection lost between queries is reported by the next query, not as a crash.
     owner.on('error', () => undefined);
