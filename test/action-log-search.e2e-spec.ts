@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { SEAL_CANDIDATES_SQL } from '@/modules/auditing/chain/chain-sealer.service';
+import { SEAL_CANDIDATES_SQL, SEALER_LOCK } from '@/modules/auditing/chain/chain-sealer.service';
 import { ActionLogQueryService } from '@/modules/auditing/query/action-log-query.service';
 import { SCAN_BUDGET } from '@/modules/auditing/query/action-log.search';
 import { createTestApp, type TestApp } from './helpers/test-app';
@@ -332,16 +332,18 @@ describe('Action log search at scale (e2e)', () => {
   });
 
   it("reads only what the sealer chains next, not the log's (tx, id) index end to end", async () => {
-    // As if the sealer had chained all but the newest 10 seeded entries.
-    const { rows: before } = await t.db.query<{ last_tx: string; last_id: string }>(
-      'SELECT last_tx::text, last_id::text FROM audit_chain_state',
-    );
-    await t.db.query(
-      `UPDATE audit_chain_state SET (last_tx, last_id) =
-         (SELECT tx, id FROM action_log ORDER BY tx DESC, id DESC OFFSET 10 LIMIT 1)`,
-    );
+    // As if the sealer had chained all but the newest 10 seeded entries: in one transaction
+    // that holds the sealer's lock (the app's sealer stays out) and sees one snapshot (entries
+    // the app writes meanwhile stay out), rolled back.
+    const client = await t.db.connect();
     try {
-      const { rows } = await t.db.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${SEAL_CANDIDATES_SQL}`, [
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [SEALER_LOCK]);
+      await client.query(
+        `UPDATE audit_chain_state SET (last_tx, last_id) =
+           (SELECT tx, id FROM action_log ORDER BY tx DESC, id DESC OFFSET 10 LIMIT 1)`,
+      );
+      const { rows } = await client.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${SEAL_CANDIDATES_SQL}`, [
         '9223372036854775807',
         5000,
       ]);
@@ -351,10 +353,8 @@ describe('Action log search at scale (e2e)', () => {
       // 10 entries, each seen by its partition's scan and the merge above them.
       expect([read, read <= 100]).toEqual([read, true]);
     } finally {
-      await t.db.query('UPDATE audit_chain_state SET last_tx = $1, last_id = $2', [
-        before[0].last_tx,
-        before[0].last_id,
-      ]);
+      await client.query('ROLLBACK');
+      client.release();
     }
   });
 

@@ -2,7 +2,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
@@ -18,7 +18,7 @@ import { WorkflowEngineService } from './workflow-engine.service';
  * `system`). Safe with several instances: the engine re-checks each run under its row lock.
  */
 @Injectable()
-export class WorkflowRunSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+export class WorkflowRunSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(WorkflowRunSweeper.name);
   private readonly timeoutSeconds: number;
   private readonly task: PeriodicTask<number>;
@@ -39,7 +39,11 @@ export class WorkflowRunSweeper implements OnApplicationBootstrap, OnApplication
     this.task.start();
   }
 
-  onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops before the HTTP server and the pool close: Nest closes the pool before this
+   * module's own shutdown hooks, and a pass cut off mid-transaction could share its connection.
+   */
+  beforeApplicationShutdown(): Promise<void> {
     return this.task.stop();
   }
 

@@ -4,7 +4,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
@@ -38,7 +38,7 @@ export const SEAL_CANDIDATES_SQL = `SELECT l.tx::text AS tx, l.id::text AS id, $
          LIMIT $2`;
 
 /** Any number: the id of the advisory lock that makes one sealer at a time chain entries. */
-const SEALER_LOCK = 7_305_011_917;
+export const SEALER_LOCK = 7_305_011_917;
 
 interface Head {
   seq: string;
@@ -85,7 +85,7 @@ async function sealingHorizon(db: Queryable): Promise<string> {
 }
 
 @Injectable()
-export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ChainSealer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ChainSealer.name);
   private readonly task: PeriodicTask<SealPass>;
   private readonly intervalMs: number;
@@ -113,7 +113,11 @@ export class ChainSealer implements OnApplicationBootstrap, OnApplicationShutdow
     if (this.enabled) this.task.start({ runNow: true });
   }
 
-  onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops before the HTTP server and the pool close: Nest closes the pool before this
+   * module's own shutdown hooks, and a pass cut off mid-transaction could share its connection.
+   */
+  beforeApplicationShutdown(): Promise<void> {
     return this.task.stop();
   }
 

@@ -11,7 +11,7 @@ import {
   Logger,
   Optional,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Client } from 'pg';
@@ -90,7 +90,7 @@ export interface RetentionPass {
  * only once its file and manifest are durable, and a partition is dropped only once recorded.
  */
 @Injectable()
-export class AuditRetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class AuditRetentionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AuditRetentionService.name);
   private readonly task: PeriodicTask<RetentionPass>;
   private readonly intervalMs: number;
@@ -131,7 +131,11 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     if (this.intervalMs > 0) this.task.start({ runNow: true });
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops before the HTTP server and the pool close: Nest closes the pool before this
+   * module's own shutdown hooks, and a pass cut off mid-transaction could share its connection.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.task.stop();
   }
 

@@ -1,11 +1,16 @@
 import {
   Injectable,
+  Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { HttpAdapterHost } from '@nestjs/core';
+import { DataSource } from 'typeorm';
 import { PeriodicTask } from '@/common/periodic-task';
+import type { Env } from '@/config/env';
 import { AuditEntryWriter, type PendingEntry } from './audit-entry.writer';
+import { transactionsSettled } from './lean-transaction-adapter';
 
 /** How often queued entries are written: well within the promised second. */
 export const BACKGROUND_FLUSH_MS = 200;
@@ -17,19 +22,26 @@ const BATCH = 500;
  * reads of the audit trail, and rejected attempts (written after their request rolled back).
  * They are validated when queued and written every `BACKGROUND_FLUSH_MS`, up to `BATCH` per
  * round trip through `audit_write` (an entry whose insert fails goes to the outbox), and at
- * shutdown: when the HTTP server has closed (its last request answered) and before the
- * database pool closes. A crash loses what was queued since the last flush.
+ * shutdown: when the HTTP server has closed, the transactions of requests still running
+ * (their clients gone) have ended, and before the database pool closes. A crash loses what
+ * was queued since the last flush.
  */
 @Injectable()
 export class AuditBackgroundQueue implements OnApplicationBootstrap, OnApplicationShutdown {
   private queue: PendingEntry[] = [];
   private readonly task = new PeriodicTask(() => this.drain(), BACKGROUND_FLUSH_MS);
   private readonly beforeFinal: (() => void)[] = [];
+  private readonly logger = new Logger('AuditBackgroundQueue');
+  private readonly shutdownTimeoutMs: number;
 
   constructor(
     private readonly writer: AuditEntryWriter,
     private readonly adapterHost: HttpAdapterHost,
-  ) {}
+    private readonly dataSource: DataSource,
+    config: ConfigService<Env, true>,
+  ) {
+    this.shutdownTimeoutMs = config.get('SHUTDOWN_TIMEOUT_MS', { infer: true });
+  }
 
   /** `fn` runs just before the last flush (e.g. to queue what is still being counted). */
   beforeFinalFlush(fn: () => void): void {
@@ -38,13 +50,29 @@ export class AuditBackgroundQueue implements OnApplicationBootstrap, OnApplicati
 
   onApplicationBootstrap(): void {
     this.task.start();
-    // Nest destroys the database pool in its shutdown hooks, after the HTTP server has
-    // closed: the server's own close hook is the moment when no request can queue anything
-    // more and the database is still there.
+    // Nest destroys the database pool in its shutdown hooks (before this module's own), after
+    // the HTTP server has closed: the server's own close hook is the moment when the database
+    // is still there. Requests whose clients went away may still be running: their
+    // transactions end first (and may queue entries), then the last flush.
     const server = this.adapterHost.httpAdapter?.getInstance<{
       addHook?: (name: 'onClose', fn: () => Promise<void>) => void;
     }>();
-    server?.addHook?.('onClose', () => this.finalFlush());
+    server?.addHook?.('onClose', async () => {
+      await this.transactionsEnded();
+      await this.finalFlush();
+    });
+  }
+
+  private async transactionsEnded(): Promise<void> {
+    if ((await transactionsSettled(this.dataSource, 0)) === 0) return;
+    this.logger.warn('Waiting for the transactions of requests still running before closing');
+    const open = await transactionsSettled(this.dataSource, this.shutdownTimeoutMs);
+    if (open > 0) {
+      this.logger.error(
+        { open },
+        'Transactions still running after the shutdown timeout; the pool closes under them',
+      );
+    }
   }
 
   /** Last resort (no HTTP server): whatever is left, stored or logged. */

@@ -2,7 +2,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
-  type OnApplicationShutdown,
+  type BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DataSource } from 'typeorm';
@@ -65,7 +65,7 @@ interface RetryPass {
 }
 
 @Injectable()
-export class AuditOutboxService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class AuditOutboxService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(AuditOutboxService.name);
   private readonly task: PeriodicTask<number>;
 
@@ -85,7 +85,11 @@ export class AuditOutboxService implements OnApplicationBootstrap, OnApplication
     this.task.start({ runNow: true });
   }
 
-  onApplicationShutdown(): Promise<void> {
+  /**
+   * Stops before the HTTP server and the pool close: Nest closes the pool before this
+   * module's own shutdown hooks, and a pass cut off mid-transaction could share its connection.
+   */
+  beforeApplicationShutdown(): Promise<void> {
     return this.task.stop();
   }
 

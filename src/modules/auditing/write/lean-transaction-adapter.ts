@@ -76,38 +76,84 @@ export class LeanTransactionalAdapterTypeOrm extends TransactionalAdapterTypeOrm
     const base = this.optionsFactory;
     this.optionsFactory = (dataSource: DataSource) => ({
       ...base(dataSource),
-      wrapWithTransaction: async (
-        options,
-        fn: () => Promise<unknown>,
-        setClient,
-      ): Promise<unknown> => {
-        const runner = dataSource.createQueryRunner();
-        const client = (await runner.connect()) as PgClient;
-        try {
-          const isolation = options?.isolationLevel;
-          await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation}` : 'BEGIN');
-          setTransactionState(runner, true);
-          const queue: BeforeCommitStatement[] = [];
-          runner.data = { ...runner.data, [BEFORE_COMMIT]: queue };
-          setClient(runner.manager);
-          let result: unknown;
-          try {
-            result = await fn();
-          } catch (error) {
-            // The handler's error is what the caller must see, even if ROLLBACK fails too
-            // (a broken connection rolls back by itself).
-            await client.query('ROLLBACK').catch(() => undefined);
-            throw error;
-          }
-          await commit(client, queue);
-          return result;
-        } finally {
-          setTransactionState(runner, false);
-          delete (runner.data as Record<string, unknown>)[BEFORE_COMMIT];
-          await runner.release();
-        }
-      },
+      wrapWithTransaction: (options, fn: () => Promise<unknown>, setClient): Promise<unknown> =>
+        track(dataSource, runTransaction(dataSource, options?.isolationLevel, fn, setClient)),
     });
+  }
+}
+
+/** The outer transactions in flight, by the data source they run on. */
+const inFlight = new WeakMap<DataSource, Set<Promise<unknown>>>();
+
+function track(dataSource: DataSource, transaction: Promise<unknown>): Promise<unknown> {
+  let open = inFlight.get(dataSource);
+  if (!open) inFlight.set(dataSource, (open = new Set()));
+  const settled = transaction.then(
+    () => undefined,
+    () => undefined,
+  );
+  open.add(settled);
+  void settled.then(() => open.delete(settled));
+  return transaction;
+}
+
+/**
+ * Resolves once no outer transaction is in flight on `dataSource` (those that start while it
+ * waits included), or after `timeoutMs`; returns how many are still open. Nest closes the pool
+ * in its shutdown hooks, once the HTTP server has closed; but a request whose client went away
+ * is still running, and a pool closed under it would hand its connection, mid-transaction, to
+ * the next statement waiting for one. Shutdown waits here first.
+ */
+export async function transactionsSettled(
+  dataSource: DataSource,
+  timeoutMs: number,
+): Promise<number> {
+  const open = inFlight.get(dataSource);
+  const deadline = Date.now() + timeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    while (open?.size && Date.now() < deadline) {
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadline - Date.now());
+      });
+      await Promise.race([Promise.all(open), timeout]);
+      clearTimeout(timer);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return open?.size ?? 0;
+}
+
+async function runTransaction(
+  dataSource: DataSource,
+  isolation: string | undefined,
+  fn: () => Promise<unknown>,
+  setClient: (manager: EntityManager) => void,
+): Promise<unknown> {
+  const runner = dataSource.createQueryRunner();
+  const client = (await runner.connect()) as PgClient;
+  try {
+    await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation}` : 'BEGIN');
+    setTransactionState(runner, true);
+    const queue: BeforeCommitStatement[] = [];
+    runner.data = { ...runner.data, [BEFORE_COMMIT]: queue };
+    setClient(runner.manager);
+    let result: unknown;
+    try {
+      result = await fn();
+    } catch (error) {
+      // The handler's error is what the caller must see, even if ROLLBACK fails too
+      // (a broken connection rolls back by itself).
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    await commit(client, queue);
+    return result;
+  } finally {
+    setTransactionState(runner, false);
+    delete (runner.data as Record<string, unknown>)[BEFORE_COMMIT];
+    await runner.release();
   }
 }
 
