@@ -32,7 +32,11 @@ export class AuditBackgroundQueue implements OnApplicationBootstrap, OnApplicati
   private readonly task = new PeriodicTask(() => this.drain(), BACKGROUND_FLUSH_MS);
   private readonly beforeFinal: (() => void)[] = [];
   private readonly logger = new Logger('AuditBackgroundQueue');
-  private readonly shutdownTimeoutMs: number;
+  /**
+   * How long shutdown waits for transactions in flight: half its bound, so the rest of the
+   * close (the last flush, the pool) still fits in SHUTDOWN_TIMEOUT_MS.
+   */
+  private readonly drainTimeoutMs: number;
 
   constructor(
     private readonly writer: AuditEntryWriter,
@@ -40,7 +44,7 @@ export class AuditBackgroundQueue implements OnApplicationBootstrap, OnApplicati
     private readonly dataSource: DataSource,
     config: ConfigService<Env, true>,
   ) {
-    this.shutdownTimeoutMs = config.get('SHUTDOWN_TIMEOUT_MS', { infer: true });
+    this.drainTimeoutMs = Math.floor(config.get('SHUTDOWN_TIMEOUT_MS', { infer: true }) / 2);
   }
 
   /** `fn` runs just before the last flush (e.g. to queue what is still being counted). */
@@ -66,7 +70,7 @@ export class AuditBackgroundQueue implements OnApplicationBootstrap, OnApplicati
   private async transactionsEnded(): Promise<void> {
     if ((await transactionsSettled(this.dataSource, 0)) === 0) return;
     this.logger.warn('Waiting for the transactions of requests still running before closing');
-    const open = await transactionsSettled(this.dataSource, this.shutdownTimeoutMs);
+    const open = await transactionsSettled(this.dataSource, this.drainTimeoutMs);
     if (open > 0) {
       this.logger.error(
         { open },
