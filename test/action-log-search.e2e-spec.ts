@@ -1,3 +1,4 @@
+import { escapeLiteral } from 'pg';
 import { DataSource } from 'typeorm';
 import { SEAL_CANDIDATES_SQL, SEALER_LOCK } from '@/modules/auditing/chain/chain-sealer.service';
 import { ActionLogQueryService } from '@/modules/auditing/query/action-log-query.service';
@@ -86,17 +87,35 @@ describe('Action log search at scale (e2e)', () => {
       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
       WHERE c.relkind = 'i'`);
     for (const { child, parent } of inherited) parentIndex.set(child, parent);
-    // Every query the search runs is explained (actually run, with buffers) on the side.
-    const holder = service as unknown as {
-      dataSource: { query: (sql: string, params: unknown[]) => Promise<unknown> };
-    };
-    const real = holder.dataSource;
-    holder.dataSource = {
-      query: async (sql: string, params: unknown[]) => {
+    // Every query the search runs is explained (actually run, with buffers) on the side, with
+    // the generic plan the service runs it with.
+    const run = service.run.bind(service);
+    service.run = async <R>(sql: string, params: unknown[], generic = false): Promise<R[]> => {
+      if (!generic) {
         const { rows } = await t.db.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${sql}`, params);
         plans.push({ sql, plan: (rows[0]['QUERY PLAN'] as { Plan: Plan }[])[0].Plan });
-        return real.query(sql, params);
-      },
+        return run<R>(sql, params);
+      }
+      const values = params.map((v) =>
+        typeof v === 'number' ? String(v) : escapeLiteral(String(v)),
+      );
+      const client = await t.db.connect();
+      try {
+        const results = (await client.query(
+          [
+            `PREPARE explained AS ${sql}`,
+            'SET plan_cache_mode = force_generic_plan',
+            `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained(${values.join(', ')})`,
+            'RESET plan_cache_mode',
+            'DEALLOCATE explained',
+          ].join(';\n'),
+        )) as unknown as { rows: Record<string, unknown>[] }[];
+        const explained = results[2].rows[0]['QUERY PLAN'] as { Plan: Plan }[];
+        plans.push({ sql, plan: explained[0].Plan });
+      } finally {
+        client.release();
+      }
+      return run<R>(sql, params, true);
     };
   });
   afterAll(() => t.close());

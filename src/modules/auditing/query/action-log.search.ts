@@ -1,5 +1,5 @@
 import { decodeCursor, invalidCursor } from '@/common/pagination/cursor';
-import { ACTION_TYPES } from '../audit.types';
+import { ACTION_TYPES, OUTCOMES } from '../audit.types';
 import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
 
 /**
@@ -101,7 +101,9 @@ export function planSearch(filters: SearchFilters, cursor?: string): SearchPlan 
   const equal: string[] = [];
   let lead: { column: string; p: string } | undefined;
   for (const key of driver?.keys ?? []) {
-    const p = param(filters[key]);
+    // The partial index of rejected attempts serves `outcome` only when the planner sees the
+    // value: it is written as a constant (one of OUTCOMES), so a generic plan can use it too.
+    const p = key === 'outcome' ? outcomeConstant(filters.outcome) : param(filters[key]);
     plain.push(`${COLUMN[key]} = ${p}`);
     if (key === driver?.keys[driver.keys.length - 1]) lead = { column: COLUMN[key], p };
     else equal.push(`${COLUMN[key]} = ${p}`);
@@ -143,6 +145,12 @@ export function planSearch(filters: SearchFilters, cursor?: string): SearchPlan 
   // A containment, so the GIN index on actor_roles could serve it.
   if (filters.actorRole) residual.push(`actor_roles @> ARRAY[${param(filters.actorRole)}]::text[]`);
   return { params, branches, range, plain, residual, containment, windowParams };
+}
+
+function outcomeConstant(outcome: unknown): string {
+  const known = OUTCOMES.find((o) => o === outcome);
+  if (!known) throw new TypeError(`unknown outcome ${String(outcome)}`);
+  return `'${known}'`;
 }
 
 const where = (predicates: string[]): string =>
