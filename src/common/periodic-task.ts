@@ -2,6 +2,11 @@
  * A background pass run every `intervalMs` (timer unref'd, so it never keeps the process
  * alive). Calls made while a pass is running share it, so passes never overlap in one
  * process; `stop()` clears the timer and waits for the pass in flight.
+ *
+ * A pass that uses the database stops in `beforeApplicationShutdown`, not in
+ * `onApplicationShutdown`: Nest closes the database pool (TypeORM's global module) before
+ * the shutdown hooks of the modules that use it, and a pass still running then would have its
+ * connection, mid-transaction, handed to another statement.
  */
 export class PeriodicTask<T> {
   private timer: NodeJS.Timeout | undefined;

@@ -39,10 +39,7 @@ export class WorkflowRunSweeper implements OnApplicationBootstrap, BeforeApplica
     this.task.start();
   }
 
-  /**
-   * Stops before the HTTP server and the pool close: Nest closes the pool before this
-   * module's own shutdown hooks, and a pass cut off mid-transaction could share its connection.
-   */
+  /** Stops before the pool closes (see PeriodicTask). */
   beforeApplicationShutdown(): Promise<void> {
     return this.task.stop();
   }

@@ -55,8 +55,6 @@ interface SimpleClient {
 
 /** The search statements prepared on each connection, least recently used first. */
 const prepared = new WeakMap<SimpleClient, Map<string, true>>();
-/** Connections whose prepared statements are unknown (a statement string failed midway). */
-const unknownPrepared = new WeakSet<SimpleClient>();
 /** At most this many search statements stay prepared per connection (the oldest goes). */
 const MAX_PREPARED = 64;
 
@@ -133,39 +131,29 @@ export class ActionLogQueryService {
     const runner = this.dataSource.createQueryRunner();
     try {
       const client = (await runner.connect()) as SimpleClient;
-      const statements: string[] = [];
       let names = prepared.get(client);
-      if (!names || unknownPrepared.has(client)) {
-        if (unknownPrepared.delete(client)) statements.push('DEALLOCATE ALL');
-        names = new Map<string, true>();
-        prepared.set(client, names);
-      }
+      if (!names) prepared.set(client, (names = new Map<string, true>()));
       const name = `search_${createHash('sha256').update(sql).digest('hex').slice(0, 32)}`;
-      if (names.delete(name)) {
-        names.set(name, true);
-      } else {
+      if (!names.delete(name)) {
+        // Alone in its round trip (rare: once per shape and connection), so a statement is
+        // recorded as prepared only when it is. Never DEALLOCATE ALL: the connection also
+        // holds the audit writer's prepared statement.
         const oldest = names.size >= MAX_PREPARED ? names.keys().next().value : undefined;
         if (oldest) {
           names.delete(oldest);
-          statements.push(`DEALLOCATE ${oldest}`);
+          await client.query(`DEALLOCATE ${oldest}`);
         }
-        statements.push(`PREPARE ${name} AS ${sql}`);
-        names.set(name, true);
+        await client.query(`PREPARE ${name} AS ${sql}`);
       }
-      statements.push(
-        'SET plan_cache_mode = force_generic_plan',
-        `EXECUTE ${name}(${params.map(literal).join(', ')})`,
-        'RESET plan_cache_mode',
-      );
-      let results: { rows: unknown[] } | { rows: unknown[] }[];
-      try {
-        results = await client.query(statements.join(';\n'));
-      } catch (error) {
-        // Which statements of the string ran is unknown: start over on this connection.
-        unknownPrepared.add(client);
-        throw error;
-      }
-      return (Array.isArray(results) ? results[results.length - 2] : results).rows as R[];
+      names.set(name, true);
+      const results = (await client.query(
+        [
+          'SET plan_cache_mode = force_generic_plan',
+          params.length ? `EXECUTE ${name}(${params.map(literal).join(', ')})` : `EXECUTE ${name}`,
+          'RESET plan_cache_mode',
+        ].join(';\n'),
+      )) as { rows: unknown[] }[];
+      return results[1].rows as R[];
     } finally {
       await runner.release();
     }

@@ -131,10 +131,7 @@ export class AuditRetentionService implements OnApplicationBootstrap, BeforeAppl
     if (this.intervalMs > 0) this.task.start({ runNow: true });
   }
 
-  /**
-   * Stops before the HTTP server and the pool close: Nest closes the pool before this
-   * module's own shutdown hooks, and a pass cut off mid-transaction could share its connection.
-   */
+  /** Stops before the pool closes (see PeriodicTask). */
   async beforeApplicationShutdown(): Promise<void> {
     await this.task.stop();
   }

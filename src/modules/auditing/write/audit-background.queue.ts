@@ -10,7 +10,7 @@ import { DataSource } from 'typeorm';
 import { PeriodicTask } from '@/common/periodic-task';
 import type { Env } from '@/config/env';
 import { AuditEntryWriter, type PendingEntry } from './audit-entry.writer';
-import { transactionsSettled } from './lean-transaction-adapter';
+import { openTransactions, transactionsSettled } from './lean-transaction-adapter';
 
 /** How often queued entries are written: well within the promised second. */
 export const BACKGROUND_FLUSH_MS = 200;
@@ -68,7 +68,7 @@ export class AuditBackgroundQueue implements OnApplicationBootstrap, OnApplicati
   }
 
   private async transactionsEnded(): Promise<void> {
-    if ((await transactionsSettled(this.dataSource, 0)) === 0) return;
+    if (openTransactions(this.dataSource) === 0) return;
     this.logger.warn('Waiting for the transactions of requests still running before closing');
     const open = await transactionsSettled(this.dataSource, this.drainTimeoutMs);
     if (open > 0) {

@@ -85,10 +85,7 @@ export class AuditOutboxService implements OnApplicationBootstrap, BeforeApplica
     this.task.start({ runNow: true });
   }
 
-  /**
-   * Stops before the HTTP server and the pool close: Nest closes the pool before this
-   * module's own shutdown hooks, and a pass cut off mid-transaction could share its connection.
-   */
+  /** Stops before the pool closes (see PeriodicTask). */
   beforeApplicationShutdown(): Promise<void> {
     return this.task.stop();
   }

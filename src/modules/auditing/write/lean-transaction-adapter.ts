@@ -97,6 +97,11 @@ function track(dataSource: DataSource, transaction: Promise<unknown>): Promise<u
   return transaction;
 }
 
+/** How many outer transactions are in flight on `dataSource`. */
+export function openTransactions(dataSource: DataSource): number {
+  return inFlight.get(dataSource)?.size ?? 0;
+}
+
 /**
  * Resolves once no outer transaction is in flight on `dataSource` (those that start while it
  * waits included), or after `timeoutMs`; returns how many are still open. Nest closes the pool
