@@ -105,7 +105,7 @@ describe('Action log search at scale (e2e)', () => {
           [
             `PREPARE explained AS ${sql}`,
             'SET plan_cache_mode = force_generic_plan',
-            `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained(${values.join(', ')})`,
+            `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE explained${values.length ? `(${values.join(', ')})` : ''}`,
             'RESET plan_cache_mode',
             'DEALLOCATE explained',
           ].join(';\n'),

@@ -11,7 +11,6 @@ import {
   isBigint,
   planSearch,
   searchSql,
-  SCAN_BUDGET,
   windowSql,
   type SearchPlan,
 } from './action-log.search';
@@ -35,11 +34,11 @@ export function pageBody(page: JsonPage): string {
  */
 const sparse = (limit: number): number => Math.floor(limit / 10);
 
-interface Window {
-  n: number;
+/** The last row of a full window (see `windowSql`). */
+interface WindowEdge {
+  t: string;
+  i: string;
   dense: number;
-  t: string | null;
-  i: string | null;
 }
 
 interface Row {
@@ -102,16 +101,19 @@ export class ActionLogQueryService {
       return this.fromContainment(plan, take, limit);
     }
     // Otherwise: did the window end the scan (and how rare is the containment)?
-    const [window] = await this.run<Window>(
-      windowSql(plan, !onlyContainment),
-      // The containment's parameter comes last: dropped when it is not measured.
-      plan.params.slice(0, plan.windowParams - (onlyContainment ? 1 : 0)),
+    const measure = !onlyContainment && plan.containment !== undefined;
+    // The containment's parameter comes last among the window's: dropped when not measured.
+    const params = plan.params.slice(0, plan.windowParams - (plan.containment && !measure ? 1 : 0));
+    const [edge] = await this.run<WindowEdge>(
+      windowSql(plan, measure),
+      params,
+      // Planned once when it has no parameter (a window over the newest entries): the plan
+      // is then the custom one. With values, a generic plan may sort every entry they match.
+      params.length === 0,
     );
-    if (window.n < SCAN_BUDGET || !window.t || !window.i) return this.page(rows, limit);
-    if (!onlyContainment && plan.containment && window.dense <= sparse(limit)) {
-      return this.fromContainment(plan, take, limit);
-    }
-    return { items: rows.map((r) => r.j), nextCursor: encodeCursor([window.t, window.i]) };
+    if (!edge) return this.page(rows, limit);
+    if (measure && edge.dense <= sparse(limit)) return this.fromContainment(plan, take, limit);
+    return { items: rows.map((r) => r.j), nextCursor: encodeCursor([edge.t, edge.i]) };
   }
 
   private async fromContainment(plan: SearchPlan, take: string, limit: number): Promise<JsonPage> {
