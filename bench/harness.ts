@@ -107,7 +107,9 @@ export async function startBenchServer(
   nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
   const keys = await benchSigningKeyDir();
-  const server = spawn(process.execPath, [...nodeArgs, join(__dirname, 'server.js')], {
+  // BENCH_SERVER_ARGS: node options for the app process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`.
+  const extra = process.env.BENCH_SERVER_ARGS?.split(' ').filter(Boolean) ?? [];
+  const server = spawn(process.execPath, [...extra, ...nodeArgs, join(__dirname, 'server.js')], {
     env: {
       AUDIT_SIGNING_KEY_FILE: join(keys, 'audit-signing.key'),
       AUDIT_CHECKPOINT_FILE: join(keys, `checkpoints-${port}.ndjson`),

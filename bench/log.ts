@@ -42,7 +42,7 @@ const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const BULK_BATCHES = Number(process.env.BENCH_BULK_BATCHES ?? 10);
 const BULK_SIZE = 10_000;
-/** BENCH_LOG_ONLY=reads: the searches and the page throughput only. */
+/** BENCH_LOG_ONLY=reads: the searches and the page throughput only; =bulk: the bulk ingest only. */
 const ONLY = process.env.BENCH_LOG_ONLY;
 const PORT = 3980 + Math.floor(Math.random() * 15);
 const API = '/api/v1/action-logs';
@@ -128,66 +128,69 @@ async function main(): Promise<void> {
     const sealStart = Date.now();
     await waitSealed(db.url);
     console.log(`sealed by the app in ${((Date.now() - sealStart) / 1000).toFixed(0)} s`);
-    const now = Date.now();
-    const day = 86_400_000;
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const searches: [string, string][] = [
-      ['newest page (50)', `${API}?limit=50`],
-      ['entity history', `${API}/entities/MCP_DEFINITION/${(6 * 31) % 50000}`],
-      ['actor (the most active)', `${API}?actorId=user-0`],
-      [
-        'time window (1 day) + type',
-        `${API}?actionType=UPDATE&from=${iso(now - 30 * day)}&to=${iso(now - 29 * day)}`,
-      ],
-      ['no match (entityType + DELETE)', `${API}?entityType=WORKFLOW_RUN&actionType=DELETE`],
-      ['requestId', `${API}?requestId=req-123456`],
-      ['details (rare: one entry)', `${API}?details=${encodeURIComponent('{"n":654321}')}`],
-      [
-        'details (1 in 200)',
-        `${API}?details=${encodeURIComponent('{"status":"FAILED"}')}&limit=50`,
-      ],
-      ['residual: statusCode=403 (1 in 300)', `${API}?statusCode=403`],
-    ];
-    console.log(`\nsearches through the API (${SAMPLES} sequential requests each)`);
-    const results: Record<string, { p50: number; p99: number }> = {};
-    for (const [name, path] of searches) {
-      const r = await latency(path);
-      results[name] = r;
+    async function reads(): Promise<void> {
+      const now = Date.now();
+      const day = 86_400_000;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const searches: [string, string][] = [
+        ['newest page (50)', `${API}?limit=50`],
+        ['entity history', `${API}/entities/MCP_DEFINITION/${(6 * 31) % 50000}`],
+        ['actor (the most active)', `${API}?actorId=user-0`],
+        [
+          'time window (1 day) + type',
+          `${API}?actionType=UPDATE&from=${iso(now - 30 * day)}&to=${iso(now - 29 * day)}`,
+        ],
+        ['no match (entityType + DELETE)', `${API}?entityType=WORKFLOW_RUN&actionType=DELETE`],
+        ['requestId', `${API}?requestId=req-123456`],
+        ['details (rare: one entry)', `${API}?details=${encodeURIComponent('{"n":654321}')}`],
+        [
+          'details (1 in 200)',
+          `${API}?details=${encodeURIComponent('{"status":"FAILED"}')}&limit=50`,
+        ],
+        ['residual: statusCode=403 (1 in 300)', `${API}?statusCode=403`],
+      ];
+      console.log(`\nsearches through the API (${SAMPLES} sequential requests each)`);
+      const results: Record<string, { p50: number; p99: number }> = {};
+      for (const [name, path] of searches) {
+        const r = await latency(path);
+        results[name] = r;
+        console.log(
+          `  ${name.padEnd(38)} p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  (${r.items} items)`,
+        );
+      }
+      // 400 pages deep along the newest-first order.
+      let cursor: string | null = null;
+      for (let page = 0; page < 400; page++) {
+        const res = await get(`${API}?limit=50${cursor ? `&cursor=${cursor}` : ''}`);
+        cursor = (JSON.parse(res.body) as { nextCursor: string | null }).nextCursor;
+      }
+      const deep = await latency(`${API}?limit=50&cursor=${cursor}`);
+      const first = results['newest page (50)'];
       console.log(
-        `  ${name.padEnd(38)} p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  (${r.items} items)`,
+        `  ${'page 400 deep (50)'.padEnd(38)} p50 ${deep.p50.toFixed(2).padStart(6)} ms  p99 ${deep.p99.toFixed(2).padStart(6)} ms  deep/first p50 ${(deep.p50 / first.p50).toFixed(2)}`,
+      );
+
+      console.log(`\nthroughput: GET ${API}?limit=50 at 50 connections, ${DURATION} s`);
+      await autocannon({
+        url: `http://127.0.0.1:${PORT}${API}?limit=50`,
+        connections: 50,
+        duration: 3,
+        headers: { 'x-user-id': 'bench' },
+      });
+      const load = await autocannon({
+        url: `http://127.0.0.1:${PORT}${API}?limit=50`,
+        connections: 50,
+        duration: DURATION,
+        headers: { 'x-user-id': 'bench' },
+      });
+      console.log(
+        `  ${load.requests.average.toFixed(0)} req/s (${(load.requests.average * 50).toFixed(0)} entries/s)  p99 ${load.latency.p99} ms  non-2xx ${load.non2xx}`,
       );
     }
-    // 400 pages deep along the newest-first order.
-    let cursor: string | null = null;
-    for (let page = 0; page < 400; page++) {
-      const res = await get(`${API}?limit=50${cursor ? `&cursor=${cursor}` : ''}`);
-      cursor = (JSON.parse(res.body) as { nextCursor: string | null }).nextCursor;
-    }
-    const deep = await latency(`${API}?limit=50&cursor=${cursor}`);
-    const first = results['newest page (50)'];
-    console.log(
-      `  ${'page 400 deep (50)'.padEnd(38)} p50 ${deep.p50.toFixed(2).padStart(6)} ms  p99 ${deep.p99.toFixed(2).padStart(6)} ms  deep/first p50 ${(deep.p50 / first.p50).toFixed(2)}`,
-    );
-
-    console.log(`\nthroughput: GET ${API}?limit=50 at 50 connections, ${DURATION} s`);
-    await autocannon({
-      url: `http://127.0.0.1:${PORT}${API}?limit=50`,
-      connections: 50,
-      duration: 3,
-      headers: { 'x-user-id': 'bench' },
-    });
-    const load = await autocannon({
-      url: `http://127.0.0.1:${PORT}${API}?limit=50`,
-      connections: 50,
-      duration: DURATION,
-      headers: { 'x-user-id': 'bench' },
-    });
-    console.log(
-      `  ${load.requests.average.toFixed(0)} req/s (${(load.requests.average * 50).toFixed(0)} entries/s)  p99 ${load.latency.p99} ms  non-2xx ${load.non2xx}`,
-    );
-
+    if (ONLY !== 'bulk') await reads();
     if (ONLY === 'reads') return;
     await bulk(db.url);
+    if (ONLY === 'bulk') return;
     // A fresh process, so its RSS is the export's, not what the load above left behind.
     await stopBenchServer(server);
     server = await startBenchServer(db.url, PORT);

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { AuditingService } from '@/modules/auditing';
+import { COPY_STEP } from '@/modules/auditing/bulk/bulk-copy';
 import type { BulkEntryInput } from '@/modules/auditing/bulk/bulk-entry.validator';
 import { createTestApp, type TestApp } from './helpers/test-app';
 
@@ -143,6 +145,152 @@ describe('Action log bulk ingest (e2e)', () => {
       'entries[11]',
     ]);
     expect(await imported()).toEqual([]);
+  });
+
+  it('refuses an invalid entry found after storing began: nothing is stored, and the connection serves the next call', async () => {
+    // Entries are checked a step at a time while the COPY stores the valid ones before them.
+    const late = 5 * COPY_STEP + 7;
+    const items = Array.from({ length: 6 * COPY_STEP }, (_, i) =>
+      entry({ entityId: String(i), ...(i === late ? { statusCode: 42 } : {}) }),
+    );
+    const res = await t.http.post(BULK).send({ entries: items }).expect(400);
+    expect(res.body.message).toEqual([
+      `entries[${late}].statusCode: statusCode must be an integer from 100 to 599`,
+    ]);
+    expect(await imported()).toEqual([]);
+    // The same from code, outside any transaction: the COPY alone is cancelled.
+    const auditing = t.app.get(AuditingService);
+    await expect(auditing.createActionLogEntries(items)).rejects.toMatchObject({
+      response: { message: [expect.stringMatching(new RegExp(`^entries\\[${late}\\]`))] },
+    });
+    expect(await imported()).toEqual([]);
+    // Every pooled connection still works (none is left inside a COPY or an aborted one).
+    const valid = items.map((item, i) => (i === late ? entry() : item));
+    await Promise.all(
+      Array.from({ length: 8 }, () => t.http.get('/api/v1/action-logs').expect(200)),
+    );
+    await expect(auditing.createActionLogEntries(valid)).resolves.toEqual({
+      stored: valid.length,
+      alreadyPresent: 0,
+    });
+  });
+
+  it('stores any text exactly, whatever CSV or COPY would read into it', async () => {
+    const auditing = t.app.get(AuditingService);
+    const special = fc.constantFrom(
+      '"',
+      ',',
+      '\n',
+      '\r',
+      '\r\n',
+      '\\',
+      '\\.',
+      '\t',
+      '\\N',
+      "'",
+      '{',
+      '}',
+      '€',
+      '😀',
+      '\ud800',
+      '\udfff',
+      'now',
+      ' ',
+    );
+    const text = fc
+      .string({
+        unit: fc.oneof(special, fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })),
+        maxLength: 30,
+      })
+      .map((s) => s.replaceAll('\u0000', ''));
+    // What a text column keeps: a lone surrogate is not text, it becomes U+FFFD.
+    const stored = (s: string) => s.replace(/\p{Cs}/gu, '\uFFFD');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ actor: text, id: text, note: text, agent: text }), {
+          minLength: 1,
+          maxLength: 20,
+        }),
+        async (values) => {
+          const items = values.map((v) =>
+            entry({
+              actorId: `a${v.actor}`,
+              entityId: `e${v.id}`,
+              // jsonb refuses a lone surrogate outright (the API's input check replaces it).
+              details: { note: stored(v.note), [`k${stored(v.note)}`]: [v.note.length] },
+              // A user agent is printable text (control characters are refused).
+              userAgent: `u${v.agent.replace(/\p{Cc}/gu, '')}`,
+            }),
+          );
+          await expect(auditing.createActionLogEntries(items)).resolves.toMatchObject({
+            stored: items.length,
+          });
+          const { rows } = await t.db.query(
+            `SELECT event_id, actor_id, entity_id, details, user_agent FROM action_log
+             WHERE event_id = ANY($1::uuid[])`,
+            [items.map((i) => i.eventId)],
+          );
+          const byEvent = new Map(rows.map((r) => [r.event_id as string, r]));
+          for (const item of items) {
+            expect(byEvent.get(item.eventId)).toEqual({
+              event_id: item.eventId,
+              actor_id: stored(item.actorId),
+              entity_id: stored(String(item.entityId)),
+              details: item.details,
+              user_agent: stored(item.userAgent!),
+            });
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('gives an entry without a timestamp the time it was stored, and refuses NUL in its text', async () => {
+    const before = await t.db.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    await t.http
+      .post(BULK)
+      .send({ entries: [entry(), entry()] })
+      .expect(200);
+    const after = await t.db.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+    const rows = await imported();
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      expect(row.timestamp.getTime()).toBeGreaterThanOrEqual(before.rows[0].now.getTime());
+      expect(row.timestamp.getTime()).toBeLessThanOrEqual(after.rows[0].now.getTime());
+    }
+    await expect(
+      t.app.get(AuditingService).createActionLogEntries([entry(), entry({ entityId: 'a\u0000b' })]),
+    ).rejects.toMatchObject({
+      response: {
+        message: ['entries[1].entityId: entityId must not contain NUL (\\u0000) characters'],
+      },
+    });
+  });
+
+  it('answers 503 and stores nothing when the database drops the connection in the middle of a batch', async () => {
+    const items = Array.from({ length: 10_000 }, (_, i) => entry({ entityId: String(i) }));
+    let settled = false;
+    const response = t.http
+      .post(BULK)
+      .send({ entries: items })
+      .then((r) => ((settled = true), r));
+    // Kill the connection while its COPY runs (polling the server, no sleeping).
+    let killed = 0;
+    while (killed === 0 && !settled) {
+      const { rows } = await t.db.query<{ n: number }>(
+        `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY action_log%'`,
+      );
+      killed = rows[0].n;
+    }
+    expect(killed).toBe(1);
+    expect((await response).status).toBe(503);
+    expect(await imported()).toEqual([]);
+    await t.http
+      .post(BULK)
+      .send({ entries: [entry()] })
+      .expect(200);
   });
 
   it('refuses an event id twice in one batch, an empty batch and more than 10,000 entries', async () => {

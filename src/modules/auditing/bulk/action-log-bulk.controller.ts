@@ -21,7 +21,7 @@ import { MAX_BULK_ENTRIES, OLDEST_TIMESTAMP, type BulkEntryInput } from './bulk-
  */
 export const BULK_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 
-/** One entry of a bulk write (validated by `validateBulk`, as a single entry is). */
+/** One entry of a bulk write (validated by `BulkValidation`, as a single entry is). */
 class BulkEntryDto implements BulkEntryInput {
   @ApiProperty({ format: 'uuid', description: "The client's id of the event: stored once" })
   eventId: string;
@@ -56,7 +56,7 @@ class BulkEntryDto implements BulkEntryInput {
 }
 
 class BulkActionLogsDto {
-  // Items are checked by validateBulk (every item, each error with its index), not here.
+  // Items are checked by BulkValidation (every item, each error with its index), not here.
   @ApiProperty({ type: [BulkEntryDto], minItems: 1, maxItems: MAX_BULK_ENTRIES })
   @IsArray()
   @ArrayMaxSize(MAX_BULK_ENTRIES)

@@ -71,44 +71,85 @@ class ItemError extends Error {
   }
 }
 
-/**
- * Validates every entry (all of them, so the caller gets every problem at once) with the same
- * rules and redaction as a single entry, plus the bulk fields; throws a 400 listing each bad
- * item as `entries[i].field: message`. `defaults` fill the request and correlation ids.
- */
-export function validateBulk(
-  items: unknown[],
-  types: KnownEntityTypes,
-  defaults: Pick<ActionLogContext, 'requestId' | 'correlationId'>,
-  now = Date.now(),
-  /** The oldest time an entry may carry: OLDEST_TIMESTAMP, or the retention period's start. */
-  oldest: Date | null = null,
-): ValidBulkEntry[] {
-  const floor = Math.max(Date.parse(OLDEST_TIMESTAMP), oldest?.getTime() ?? -Infinity);
+/** Refuses an empty batch and one above MAX_BULK_ENTRIES (400), before any item is read. */
+export function checkBatchSize(items: unknown[]): void {
   if (items.length === 0) throw new BadRequestException('entries must not be empty');
   if (items.length > MAX_BULK_ENTRIES) {
     throw new BadRequestException(`entries must hold at most ${MAX_BULK_ENTRIES} items`);
   }
-  const valid: ValidBulkEntry[] = [];
-  const errors: BulkItemError[] = [];
-  const seen = new Map<string, number>();
-  items.forEach((item, index) => {
-    try {
-      const entry = validateItem(item, types, defaults, now, floor);
-      const first = seen.get(entry.eventId);
-      if (first !== undefined) {
-        throw new ItemError('eventId', `eventId repeats entries[${first}].eventId`);
+}
+
+/**
+ * Validates the entries of one batch, a range at a time (so the store can start on the first
+ * ones while the rest are checked), with the same rules and redaction as a single entry, plus
+ * the bulk fields. Every item is checked, so the caller gets every problem at once;
+ * `throwIfInvalid` throws the 400 listing each bad item as `entries[i].field: message`.
+ * `defaults` fill the request and correlation ids.
+ */
+export class BulkValidation {
+  private readonly errors: BulkItemError[] = [];
+  private readonly seen = new Map<string, number>();
+  private readonly floor: number;
+
+  constructor(
+    private readonly types: KnownEntityTypes,
+    private readonly defaults: Pick<ActionLogContext, 'requestId' | 'correlationId'>,
+    private readonly now = Date.now(),
+    /** The oldest time an entry may carry: OLDEST_TIMESTAMP, or the retention period's start. */
+    oldest: Date | null = null,
+  ) {
+    this.floor = Math.max(Date.parse(OLDEST_TIMESTAMP), oldest?.getTime() ?? -Infinity);
+  }
+
+  /** Whether some item checked so far is invalid. */
+  get failed(): boolean {
+    return this.errors.length > 0;
+  }
+
+  /** Checks `items[from, to)`; returns the valid ones (an invalid one is recorded instead). */
+  validate(items: unknown[], from = 0, to = items.length): ValidBulkEntry[] {
+    const valid: ValidBulkEntry[] = [];
+    for (let index = from; index < to; index++) {
+      try {
+        const entry = validateItem(items[index], this.types, this.defaults, this.now, this.floor);
+        const first = this.seen.get(entry.eventId);
+        if (first !== undefined) {
+          throw new ItemError('eventId', `eventId repeats entries[${first}].eventId`);
+        }
+        this.seen.set(entry.eventId, index);
+        valid.push(entry);
+      } catch (error) {
+        if (!(error instanceof ItemError)) throw error;
+        this.errors.push({ index, field: error.field, message: error.message });
       }
-      seen.set(entry.eventId, index);
-      valid.push(entry);
-    } catch (error) {
-      if (error instanceof ItemError)
-        errors.push({ index, field: error.field, message: error.message });
-      else throw error;
     }
-  });
-  if (errors.length) throw bulkError(errors);
-  return valid;
+    return valid;
+  }
+
+  /**
+   * The months the valid `timestamp`s of `items` fall in (an import of history may reach
+   * months that have no partition yet). Invalid times are left to `validate`.
+   */
+  months(items: unknown[]): Date[] {
+    const months = new Map<string, Date>();
+    for (const item of items) {
+      const value = (item as { timestamp?: unknown } | null)?.timestamp;
+      if (typeof value !== 'string') continue;
+      try {
+        const time = new Date(validTimestamp(value, this.now, this.floor)!);
+        const month = new Date(Date.UTC(time.getUTCFullYear(), time.getUTCMonth(), 1));
+        months.set(month.toISOString(), month);
+      } catch (error) {
+        if (!(error instanceof ItemError)) throw error;
+      }
+    }
+    return [...months.values()];
+  }
+
+  /** Throws the 400 that lists every invalid item, if there is one. */
+  throwIfInvalid(): void {
+    if (this.errors.length) throw bulkError(this.errors);
+  }
 }
 
 function bulkError(errors: BulkItemError[]): BadRequestException {
@@ -138,6 +179,13 @@ function validateItem(
   const { eventId } = input;
   if (typeof eventId !== 'string' || !UUID.test(eventId)) {
     throw new ItemError('eventId', 'eventId must be a UUID');
+  }
+  // PostgreSQL cannot store NUL in text (the other text fields refuse every control character).
+  for (const field of ['actorId', 'entityId']) {
+    const value = input[field];
+    if (typeof value === 'string' && value.includes('\u0000')) {
+      throw new ItemError(field, `${field} must not contain NUL (\\u0000) characters`);
+    }
   }
   const context = {} as Record<string, string | null>;
   for (const [field, rule] of Object.entries(TEXT_FIELDS)) {
