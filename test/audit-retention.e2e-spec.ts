@@ -12,6 +12,7 @@ import {
   type ArchiveManifest,
 } from '@/modules/auditing';
 import { createTestApp, type TestApp } from './helpers/test-app';
+import { GIN_PENDING_LIST_KB } from '@/database/migrations/1795950000000-GinPendingListLimit';
 
 const BULK = '/api/v1/action-logs/bulk';
 const HOLDS = '/api/v1/action-logs/holds';
@@ -135,6 +136,24 @@ describe('The partitioned action log: months, exactly-once (e2e)', () => {
       `SELECT tableoid::regclass::text AS part FROM action_log WHERE actor_id = 'importer' ORDER BY 1`,
     );
     expect(rows.map((r) => r.part)).toEqual(['action_log_2019_03', 'action_log_2021_12']);
+    // Every month's GIN indexes, new ones included, keep a short pending list (a search reads
+    // all of it): the partitioned index cannot carry the setting for them.
+    const gin = await t.db.query<{ name: string; options: string[] | null }>(
+      `SELECT c.relname AS name, c.reloptions AS options
+       FROM pg_partition_tree('action_log') p
+       JOIN pg_index x ON x.indrelid = p.relid
+       JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am a ON a.oid = c.relam
+       WHERE p.isleaf AND a.amname = 'gin' ORDER BY 1`,
+    );
+    expect(gin.rows.map((r) => r.name)).toEqual(
+      expect.arrayContaining([
+        'action_log_2019_03_details_idx',
+        'action_log_2019_03_actor_roles_idx',
+      ]),
+    );
+    expect(
+      gin.rows.filter((r) => !r.options?.includes(`gin_pending_list_limit=${GIN_PENDING_LIST_KB}`)),
+    ).toEqual([]);
   });
 
   it('finds an entry by its event id (the registry says which partition)', async () => {

@@ -3,11 +3,15 @@ import type { DataSourceOptions } from 'typeorm';
 import { TypeOrmLogger } from './typeorm-logger';
 
 /**
- * Settings of every session the service opens (pool and side connections). No JIT: the
- * service runs short, bounded queries, and a plan whose estimate crosses jit_above_cost (a
- * join over the partitioned log, say) would spend ~0.5 s compiling.
+ * Settings of every session the service opens (pool and side connections). The service runs
+ * short, bounded queries (and streams the long reads through cursors and COPY, which run no
+ * parallel plan anyway), so:
+ * - no JIT: a plan whose estimate crosses jit_above_cost (a join over the partitioned log,
+ *   say) would spend ~0.5 s compiling;
+ * - no parallel workers: a generic plan of a `details` search (estimated at 1% of the log)
+ *   started two, which took 13 ms to find the one entry that one process found in 0.3 ms.
  */
-export const SESSION_OPTIONS = '-c jit=off';
+export const SESSION_OPTIONS = '-c jit=off -c max_parallel_workers_per_gather=0';
 
 export interface DatabaseSettings {
   url: string;

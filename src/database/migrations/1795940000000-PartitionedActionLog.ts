@@ -236,7 +236,7 @@ const REGISTER_EVENT = `
  * none, and returns how many it created. At most 120 months per call. Concurrent callers
  * serialize on an advisory lock; a month that exists is left alone.
  */
-const ENSURE_PARTITIONS = `
+export const ENSURE_PARTITIONS = `
   CREATE FUNCTION audit_ensure_partitions(p_from timestamptz, p_to timestamptz) RETURNS integer
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
   DECLARE

@@ -85,6 +85,14 @@ export interface SearchPlan {
   containment?: string;
   /** How many of `params` the driving predicates and the containment take (the first ones). */
   windowParams: number;
+  /**
+   * Whether every query of the search has one good plan whatever the values: no driver but
+   * the time index, and no `from`/`to` (at most a cursor). Its window then always walks the
+   * time index from the newest entry (or the cursor), and a containment always reads the GIN
+   * index; a driver's range or a time window can match one entry or millions, and a plan
+   * made without the values might sort them all.
+   */
+  valueFree: boolean;
 }
 
 /**
@@ -144,7 +152,8 @@ export function planSearch(filters: SearchFilters, cursor?: string): SearchPlan 
   }
   // A containment, so the GIN index on actor_roles could serve it.
   if (filters.actorRole) residual.push(`actor_roles @> ARRAY[${param(filters.actorRole)}]::text[]`);
-  return { params, branches, range, plain, residual, containment, windowParams };
+  const valueFree = branches.length === 0 && !filters.from && !filters.to;
+  return { params, branches, range, plain, residual, containment, windowParams, valueFree };
 }
 
 function outcomeConstant(outcome: unknown): string {
