@@ -42,13 +42,14 @@ export class GinPendingListLimit1795950000000 implements MigrationInterface {
 
 /** The GIN indexes of the log's partitions (quoted names). */
 async function ginIndexes(q: QueryRunner): Promise<{ name: string }[]> {
-  return q.query(`
+  const rows = (await q.query(`
     SELECT quote_ident(c.relname) AS name
     FROM pg_partition_tree('action_log') t
     JOIN pg_index x ON x.indrelid = t.relid
     JOIN pg_class c ON c.oid = x.indexrelid
     JOIN pg_am a ON a.oid = c.relam
-    WHERE t.isleaf AND a.amname = 'gin'`);
+    WHERE t.isleaf AND a.amname = 'gin'`)) as { name: string }[];
+  return rows;
 }
 
 /** `audit_ensure_partitions` as before, plus the cap on each new month's GIN indexes. */
