@@ -88,7 +88,7 @@ export class AuditingService {
     );
     // An import of history may reach months that have no partition yet (a COPY cannot wait
     // for one to be created: its connection is busy).
-    await ensurePartitionsFor(this.txHost.tx, validation.months(inputs));
+    await ensurePartitionsFor(this.txHost.tx, validation.timestamps(inputs));
     const stored = await this.withConnection((client) => copyEntries(client, inputs, validation));
     return { stored, alreadyPresent: inputs.length - stored };
   }

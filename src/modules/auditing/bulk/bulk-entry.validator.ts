@@ -127,23 +127,21 @@ export class BulkValidation {
   }
 
   /**
-   * The months the valid `timestamp`s of `items` fall in (an import of history may reach
-   * months that have no partition yet). Invalid times are left to `validate`.
+   * The valid `timestamp`s of `items` (an import of history may reach months that have no
+   * partition yet). Invalid ones are left to `validate`.
    */
-  months(items: unknown[]): Date[] {
-    const months = new Map<string, Date>();
+  timestamps(items: unknown[]): Date[] {
+    const times: Date[] = [];
     for (const item of items) {
       const value = (item as { timestamp?: unknown } | null)?.timestamp;
       if (typeof value !== 'string') continue;
       try {
-        const time = new Date(validTimestamp(value, this.now, this.floor)!);
-        const month = new Date(Date.UTC(time.getUTCFullYear(), time.getUTCMonth(), 1));
-        months.set(month.toISOString(), month);
+        times.push(new Date(validTimestamp(value, this.now, this.floor)!));
       } catch (error) {
         if (!(error instanceof ItemError)) throw error;
       }
     }
-    return [...months.values()];
+    return times;
   }
 
   /** Throws the 400 that lists every invalid item, if there is one. */
