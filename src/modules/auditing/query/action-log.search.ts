@@ -22,6 +22,13 @@ import type { QueryActionLogsDto } from './dto/query-action-logs.dto';
  * cursor are the answer.
  */
 export const SCAN_BUDGET = 5000;
+/**
+ * Months of history one GIN lookup of a containment covers, back from where the search starts:
+ * the lookup reads every match in its range, so an object that looks rare in the newest window
+ * but is common in years of history costs a bounded range, not the whole log. A page that
+ * finds fewer matches there comes back short with a cursor at the range's start.
+ */
+export const CONTAINMENT_MONTHS = 6;
 
 export type SearchFilters = Omit<QueryActionLogsDto, 'limit' | 'cursor'>;
 
@@ -93,6 +100,11 @@ export interface SearchPlan {
    * made without the values might sort them all.
    */
   valueFree: boolean;
+  /**
+   * With a containment: where its GIN lookup stops (the start of the month CONTAINMENT_MONTHS
+   * back from the cursor, `to` or now, as a cursor's timestamp), unless `from` stops it first.
+   */
+  containmentSince?: string;
 }
 
 /**
@@ -100,7 +112,11 @@ export interface SearchPlan {
  * first, then the containment, then the other residual ones, so a query over the driving scan
  * (and the containment) takes a prefix of `params`: `windowParams` of them.
  */
-export function planSearch(filters: SearchFilters, cursor?: string): SearchPlan {
+export function planSearch(
+  filters: SearchFilters,
+  cursor?: string,
+  now = new Date().toISOString(),
+): SearchPlan {
   const present = (k: EqualityFilter) => filters[k] !== undefined;
   const driver = DRIVERS.find((d) => d.keys.every(present) && (d.serves?.(filters) ?? true));
   const params: unknown[] = [];
@@ -153,7 +169,25 @@ export function planSearch(filters: SearchFilters, cursor?: string): SearchPlan 
   // A containment, so the GIN index on actor_roles could serve it.
   if (filters.actorRole) residual.push(`actor_roles @> ARRAY[${param(filters.actorRole)}]::text[]`);
   const valueFree = branches.length === 0 && !filters.from && !filters.to;
-  return { params, branches, range, plain, residual, containment, windowParams, valueFree };
+  let containmentSince: string | undefined;
+  if (containment) {
+    const start = new Date(cursor ? cursorPosition(cursor)[0] : (filters.to ?? now));
+    const since = Date.UTC(start.getUTCFullYear(), start.getUTCMonth() - CONTAINMENT_MONTHS + 1);
+    if (!(filters.from && Date.parse(filters.from) >= since)) {
+      containmentSince = `${new Date(since).toISOString().slice(0, 19)}.000000Z`;
+    }
+  }
+  return {
+    params,
+    branches,
+    range,
+    plain,
+    residual,
+    containment,
+    windowParams,
+    valueFree,
+    containmentSince,
+  };
 }
 
 function outcomeConstant(outcome: unknown): string {
@@ -236,8 +270,19 @@ export function exactSql(plan: SearchPlan, select: string): string {
  * index in page order hoping to meet matches (on a rare one it would read the whole log): it
  * must find the matches first, and the GIN index is how.
  */
-export function containmentSql(plan: SearchPlan, select: string, limit: string): string {
+export function containmentSql(
+  plan: SearchPlan,
+  select: string,
+  limit: string,
+  /**
+   * `containmentSince`, if the lookup stops there. Written as a constant (a month's start, ours:
+   * a few distinct statements in all), so a generic plan prunes the months before it and
+   * estimates it: as a parameter, the generic plan walked the time range instead.
+   */
+  since?: string,
+): string {
+  const stop = since ? [`"timestamp" >= '${new Date(since).toISOString()}'::timestamptz`] : [];
   return `SELECT ${select}, ${POSITION} FROM action_log l
-          ${where([...plan.plain, ...plan.range, ...plan.residual])}
+          ${where([...plan.plain, ...plan.range, ...plan.residual, ...stop])}
           ORDER BY l."timestamp" + interval '0 s' DESC, l.id DESC LIMIT ${limit}`;
 }
