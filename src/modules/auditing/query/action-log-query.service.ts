@@ -74,8 +74,8 @@ function literal(value: unknown): string {
  * A search without residual filters (the driving index gives the page itself), and every
  * query of a search whose plan cannot depend on its values (`valueFree`: a window or a
  * containment over the time index, no `from`/`to`), is prepared once per connection and run
- * with a generic plan: planning it over every month's partition
- * and its indexes cost ~0.6–0.8 ms, up to ten times running it (a page of 50 runs in ~0.7 ms, a
+ * with a generic plan: planning it over every month's partition and its indexes cost
+ * ~0.6–0.8 ms, up to ten times running it (a page of 50 runs in ~0.7 ms, a
  * search that matches nothing in ~0.1 ms). Its plan does not depend on the values: the SQL
  * fixes which index drives the scan and in which order, and the partitions are pruned when
  * the query starts. `action-log-search.e2e-spec.ts` proves bounded work on the plans that run.
@@ -132,7 +132,7 @@ export class ActionLogQueryService {
   ): Promise<JsonPage> {
     const since = plan.containmentSince;
     const rows = await this.run<Row>(
-      containmentSql(plan, `${ENTRY_JSON} AS j`, take, since),
+      containmentSql(plan, `${ENTRY_JSON} AS j`, take),
       plan.params,
       // Planning it for the object's value cost 1.5-5 ms (its selectivity is computed against
       // every month's statistics); the generic plan is the GIN lookup whatever the object.

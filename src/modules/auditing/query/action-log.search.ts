@@ -171,7 +171,13 @@ export function planSearch(
   const valueFree = branches.length === 0 && !filters.from && !filters.to;
   let containmentSince: string | undefined;
   if (containment) {
-    const start = new Date(cursor ? cursorPosition(cursor)[0] : (filters.to ?? now));
+    // No entry is newer than now: a `to` in the future must not start the range there.
+    const start = new Date(
+      Math.min(
+        Date.parse(now),
+        Date.parse(cursor ? cursorPosition(cursor)[0] : (filters.to ?? now)),
+      ),
+    );
     const since = Date.UTC(start.getUTCFullYear(), start.getUTCMonth() - CONTAINMENT_MONTHS + 1);
     if (!(filters.from && Date.parse(filters.from) >= since)) {
       containmentSince = `${new Date(since).toISOString().slice(0, 19)}.000000Z`;
@@ -270,17 +276,11 @@ export function exactSql(plan: SearchPlan, select: string): string {
  * index in page order hoping to meet matches (on a rare one it would read the whole log): it
  * must find the matches first, and the GIN index is how.
  */
-export function containmentSql(
-  plan: SearchPlan,
-  select: string,
-  limit: string,
-  /**
-   * `containmentSince`, if the lookup stops there. Written as a constant (a month's start, ours:
-   * a few distinct statements in all), so a generic plan prunes the months before it and
-   * estimates it: as a parameter, the generic plan walked the time range instead.
-   */
-  since?: string,
-): string {
+export function containmentSql(plan: SearchPlan, select: string, limit: string): string {
+  // `containmentSince` as a constant (a month's start, ours: a few distinct statements in all),
+  // so a generic plan prunes the months before it and estimates it: as a parameter, the
+  // generic plan walked the time range instead.
+  const since = plan.containmentSince;
   const stop = since ? [`"timestamp" >= '${new Date(since).toISOString()}'::timestamptz`] : [];
   return `SELECT ${select}, ${POSITION} FROM action_log l
           ${where([...plan.plain, ...plan.range, ...plan.residual, ...stop])}
